@@ -1,0 +1,33 @@
+# The two commands that matter: `make serve` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SHARED ?= ../shared
+
+.PHONY: install serve test lint eval bench clean
+
+install: $(STAMP)
+
+# Pinned versions come from requirements.lock; torch 2.13.0 is the CPU build on local disk.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+serve: install
+	$(BIN)/rag serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/ruff check rag api tests bench
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check rag api tests bench
+	$(BIN)/ruff format --check rag api tests bench
+
+clean:
+	rm -rf $(VENV) index/*/ .pytest_cache

@@ -1,0 +1,54 @@
+"""Citations: the quoted sentence, where it sits in its document, and a check that it does."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from rag.answer import Evidence
+from rag.index import CorpusIndex
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc_id: str
+    title: str
+    chunk_id: str
+    start: int
+    end: int
+    quote: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CitationError(AssertionError):
+    """A citation whose offsets do not reproduce its quote: never sent to a user."""
+
+
+def cite(index: CorpusIndex, evidence: list[Evidence]) -> list[Citation]:
+    citations = []
+    for n, item in enumerate(evidence, 1):
+        doc = index.documents[index.chunk_doc[item.chunk]]
+        start, end = int(index.sent_start[item.sentence]), int(index.sent_end[item.sentence])
+        citation = Citation(
+            n=n,
+            doc_id=doc.doc_id,
+            title=doc.title,
+            chunk_id=index.chunk_id(item.chunk),
+            start=start,
+            end=end,
+            quote=doc.text[start:end],
+            score=round(item.score, 4),
+        )
+        verify(citation, doc.text)
+        citations.append(citation)
+    return citations
+
+
+def verify(citation: Citation, document_text: str) -> None:
+    if document_text[citation.start : citation.end] != citation.quote:
+        raise CitationError(
+            f"citation {citation.n} of {citation.doc_id} does not match its offsets"
+        )

@@ -1,0 +1,174 @@
+"""The `rag` command: ingest, ask, search, serve, and index upkeep."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rag import index as index_store
+from rag.config import Settings
+from rag.documents import load_paths
+from rag.service import QueryError, RagService
+
+app = typer.Typer(
+    help="Question answering over news articles, with verifiable citations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+index_app = typer.Typer(help="Check or rebuild an index on disk.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+IndexOption = Annotated[
+    Path | None,
+    typer.Option("--index", help="Index folder (default: $RAG_INDEX_DIR or index/default)."),
+]
+
+
+def settings_for(index: Path | None, **overrides) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if index is not None:
+        values["index_dir"] = index
+    return Settings(**values)
+
+
+def say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def open_service(settings: Settings) -> RagService:
+    try:
+        return RagService.open(settings, progress=say)
+    except (index_store.IndexStoreError, QueryError, RuntimeError) as error:
+        say(f"error: {error}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or folders (.txt .md .html .json .jsonl).")
+    ],
+    index: IndexOption = None,
+) -> None:
+    """Add or replace documents in the index (unchanged text is not embedded again)."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        say(f"error: no such file or folder: {', '.join(missing)}")
+        raise typer.Exit(2)
+    report = load_paths(paths)
+    for problem in report.problems:
+        say(f"skipped: {problem}")
+    if not report.documents:
+        say("error: no documents to ingest")
+        raise typer.Exit(2)
+    service = RagService(settings_for(index))
+    built = service.ingest(report.documents, progress=say)
+    say(
+        f"indexed {len(report.documents)} documents; the index now holds "
+        f"{built.manifest.documents} documents, {built.manifest.chunks} chunks "
+        f"in {service.root}"
+    )
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: str,
+    index: IndexOption = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", "-k")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON response.")] = False,
+) -> None:
+    """Answer a question from the index, with citations."""
+    service = open_service(settings_for(index))
+    try:
+        result = service.ask(question, top_k)
+    except QueryError as error:
+        say(f"error: {error}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    if not result.answerable:
+        typer.echo(f"(no answer) {result.message} [confidence {result.confidence:.2f}]")
+        return
+    typer.echo(f"{result.answer}  [confidence {result.confidence:.2f}]")
+    for c in result.citations:
+        typer.echo(f"  [{c.n}] {c.doc_id} {c.start}-{c.end}: {c.quote}")
+
+
+@app.command()
+def search(
+    query: str,
+    index: IndexOption = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", "-k")] = None,
+) -> None:
+    """Ranked passages for a query, as JSON lines."""
+    service = open_service(settings_for(index))
+    try:
+        found = service.search(query, top_k)
+    except QueryError as error:
+        say(f"error: {error}")
+        raise typer.Exit(2) from None
+    for passage in found:
+        typer.echo(json.dumps(asdict(passage), ensure_ascii=False))
+
+
+@app.command()
+def serve(
+    index: IndexOption = None,
+    host: Annotated[str | None, typer.Option(help="Default: $RAG_HOST or 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: $RAG_PORT or 8000.")] = None,
+) -> None:
+    """Serve the HTTP API (indexing the configured sources first when needed)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = settings_for(index, host=host, port=port)
+    service = open_service(settings)
+    uvicorn.run(create_app(service), host=settings.host, port=settings.port)
+
+
+@index_app.command("verify")
+def verify(index: IndexOption = None) -> None:
+    """Check every file of the current snapshot against the manifest's checksums."""
+    root = settings_for(index).index_dir
+    try:
+        problems = index_store.verify(root)
+    except index_store.IndexStoreError as error:
+        problems = [str(error)]
+    if problems:
+        for problem in problems:
+            say(f"problem: {problem}")
+        say(f"run `rag index rebuild --index {root}` to rebuild from the sources")
+        raise typer.Exit(1)
+    typer.echo(f"{root}: ok")
+
+
+@index_app.command("rebuild")
+def rebuild(index: IndexOption = None) -> None:
+    """Rebuild the index from the configured sources alone, replacing whatever is there."""
+    settings = settings_for(index)
+    service = RagService(settings)
+    try:
+        service.sync_sources(progress=say, force=True)
+    except QueryError as error:
+        say(f"error: {error}")
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"rebuilt {settings.index_dir}: {service.current().index.manifest.documents} documents"
+    )
+
+
+def main() -> None:
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

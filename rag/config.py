@@ -1,0 +1,35 @@
+"""Settings, read from `RAG_*` environment variables or a `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MAX_QUESTION_CHARS = 2_000
+MAX_TOP_K = 50
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+
+    index_dir: Path = Field(Path("index/default"), description="Where the built index lives.")
+    sources: list[Path] = Field(
+        default_factory=lambda: [Path("seeds/articles")],
+        description="Files or folders synced into the index when `rag serve` starts.",
+    )
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="sentence-transformers model name or path; the default ships in a package.",
+    )
+    chunk_size: int = Field(800, ge=100, le=20_000, description="Characters per chunk.")
+    chunk_overlap: int = Field(120, ge=0, le=5_000, description="Characters shared by neighbours.")
+    embed_batch_size: int = Field(64, ge=1, le=4096)
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Passages returned by /ask and /search.")
+    answer_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Below this confidence the service abstains."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65_535)

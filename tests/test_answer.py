@@ -1,0 +1,68 @@
+"""Answers on the seed article: right, cited with verifiable offsets, or abstained."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.extract import AnswerType, answer_type, extract_span
+from rag.service import RagService
+from tests.conftest import EXAMPLE_QUESTION
+
+
+def texts(service: RagService) -> dict[str, str]:
+    return {d.doc_id: d.text for d in service.documents()}
+
+
+def test_example_question_answers_2023_with_a_verified_citation(service: RagService) -> None:
+    result = service.ask(EXAMPLE_QUESTION)
+    assert result.answerable and result.answer == "2023"
+    first = result.citations[0]
+    document = texts(service)[first.doc_id]
+    assert document[first.start : first.end] == first.quote
+    assert "first vehicle copies during 2023" in first.quote
+    assert first.quote.startswith("According to the report")  # a sentence, not a chunk
+    assert result.passages and all(
+        document[p.start : p.end] == p.text for p in result.passages
+    )
+
+
+@pytest.mark.parametrize(
+    "question,expected",
+    [
+        ("When did the brand's adventure begin?", "1984"),
+        ("How much did Great Wall Hong Kong shares rise?", "15%"),
+        ("Which company will build Xiaomi's cars?", "Great Wall"),
+    ],
+)
+def test_answers_contain_the_fact(service: RagService, question: str, expected: str) -> None:
+    result = service.ask(question)
+    assert result.answerable, result
+    assert expected in (result.answer or "")
+    for citation in result.citations:
+        assert texts(service)[citation.doc_id][citation.start : citation.end] == citation.quote
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the price of the car?", "Who won the 2018 football world cup?"],
+)
+def test_unanswerable_questions_abstain(service: RagService, question: str) -> None:
+    result = service.ask(question)
+    assert not result.answerable
+    assert result.answer is None and result.citations == []
+    assert result.message and result.passages  # still shows what it looked at
+    assert result.confidence < service.settings.answer_threshold
+
+
+def test_question_types_and_spans() -> None:
+    assert answer_type("When is it due?") is AnswerType.DATE
+    assert answer_type("xiaomi ev release date?") is AnswerType.DATE
+    assert answer_type("How many cars?") is AnswerType.NUMBER
+    assert answer_type("Who said it?") is AnswerType.PERSON
+    assert answer_type("What is the plan?") is AnswerType.OTHER
+    sentence = "On March 3, 2021 the firm sold 4,000 cars in Berlin, Smith said."
+    span = extract_span("When did the firm sell cars?", sentence)
+    assert sentence[span.start : span.end] == "March 3, 2021"
+    span = extract_span("How many cars did the firm sell?", sentence)
+    assert sentence[span.start : span.end] == "4,000"
+    assert extract_span("How many cars?", "No numbers in here.") is None

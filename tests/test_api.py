@@ -1,0 +1,99 @@
+"""The HTTP API through FastAPI's TestClient: answers, search, documents, and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K
+from tests.conftest import EXAMPLE_QUESTION, SEED_ID, assert_citations_verify
+
+
+def document_texts(client) -> dict[str, str]:
+    listed = client.get("/documents").json()
+    return {d["doc_id"]: client.get(f"/documents/{d['doc_id']}").json()["text"] for d in listed}
+
+
+def test_ask_answers_2023_and_citation_verifies_against_documents(client) -> None:
+    response = client.post("/ask", json={"question": EXAMPLE_QUESTION})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["answerable"] is True and "2023" in body["answer"]
+    assert set(body) >= {"question", "answer", "answerable", "confidence", "citations",
+                         "passages", "timings_ms"}
+    assert_citations_verify(body["citations"], document_texts(client))
+    citation = body["citations"][0]
+    assert set(citation) == {"n", "doc_id", "title", "chunk_id", "start", "end", "quote", "score"}
+    assert citation["n"] == 1 and citation["chunk_id"].startswith(SEED_ID + "#")
+    assert body["timings_ms"]["total"] > 0
+
+
+def test_ask_abstains_on_price(client) -> None:
+    body = client.post("/ask", json={"question": "What is the price of the car?"}).json()
+    assert body["answerable"] is False and body["answer"] is None
+    assert body["citations"] == [] and body["message"]
+
+
+def test_ask_top_k_and_filters(client) -> None:
+    body = client.post(
+        "/ask", json={"question": EXAMPLE_QUESTION, "top_k": 2, "filters": {"doc_ids": [SEED_ID]}}
+    ).json()
+    assert len(body["passages"]) == 2
+    assert {p["doc_id"] for p in body["passages"]} == {SEED_ID}
+
+
+def test_search_returns_ranked_passages_with_offsets(client) -> None:
+    response = client.get("/search", params={"q": "Great Wall shares", "k": 3})
+    assert response.status_code == 200
+    passages = response.json()
+    assert 1 <= len(passages) <= 3
+    scores = [p["score"] for p in passages]
+    assert scores == sorted(scores, reverse=True)
+    text = document_texts(client)[SEED_ID]
+    for p in passages:
+        assert text[p["start"] : p["end"]] == p["text"]
+
+
+def test_documents_and_health(client) -> None:
+    listed = client.get("/documents").json()
+    assert [d["doc_id"] for d in listed] == [SEED_ID]
+    assert listed[0]["title"].startswith("Xiaomi works on an electric car")
+    one = client.get(f"/documents/{SEED_ID}").json()
+    assert one["chars"] == len(one["text"]) > 2000
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["documents"] == 1
+    assert client.get("/openapi.json").json()["paths"]["/ask"]
+    assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "payload,field",
+    [
+        ({"question": ""}, "question"),
+        ({"question": "x" * (MAX_QUESTION_CHARS + 1)}, "question"),
+        ({"question": "ok?", "top_k": 0}, "top_k"),
+        ({"question": "ok?", "top_k": MAX_TOP_K + 1}, "top_k"),
+        ({"top_k": 3}, "question"),
+        ({"question": 5}, "question"),
+    ],
+)
+def test_bad_ask_bodies_get_422_json(client, payload, field) -> None:
+    response = client.post("/ask", json=payload)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid request"
+    assert any(p["field"] == field for p in body["detail"])
+
+
+def test_malformed_and_semantic_errors_are_json(client) -> None:
+    malformed = client.post("/ask", content=b"{not json", headers={"content-type": "application/json"})
+    assert malformed.status_code == 422 and malformed.json()["error"]
+    blank = client.post("/ask", json={"question": "   "})
+    assert blank.status_code == 422 and blank.json()["error"] == "question is empty"
+    unknown = client.post("/ask", json={"question": "q?", "filters": {"doc_ids": ["nope"]}})
+    assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
+    assert client.get("/documents/nope").status_code == 404
+    assert client.get("/search", params={"q": "x", "k": 999}).status_code == 422
+    missing = client.get("/no-such-route")
+    assert missing.status_code == 404 and missing.json()["error"] == "Not Found"
+    # and the service still answers afterwards
+    assert client.post("/ask", json={"question": EXAMPLE_QUESTION}).json()["answerable"]

@@ -1,0 +1,101 @@
+"""The `rag` command, in-process (sharing the loaded model) and as a real served process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from rag.cli import app
+from tests.conftest import EXAMPLE_QUESTION, ROOT, SEED_DIR, assert_citations_verify
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    index = tmp_path / "index"
+    monkeypatch.setenv("RAG_INDEX_DIR", str(index))
+    monkeypatch.setenv("RAG_SOURCES", json.dumps([str(SEED_DIR)]))
+    return index
+
+
+def test_ask_json_builds_the_index_and_answers(env: Path) -> None:
+    result = runner.invoke(app, ["ask", EXAMPLE_QUESTION, "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["answer"] == "2023"
+    text = (SEED_DIR / "xiaomi-great-wall-electric-car.txt").read_text(encoding="utf-8")
+    assert_citations_verify(body["citations"], {"xiaomi-great-wall-electric-car": text})
+    assert (env / "CURRENT").is_file()
+
+
+def test_ask_plain_and_abstain(env: Path) -> None:
+    answered = runner.invoke(app, ["ask", EXAMPLE_QUESTION])
+    assert answered.exit_code == 0 and answered.stdout.startswith("2023")
+    assert "[1] xiaomi-great-wall-electric-car" in answered.stdout
+    abstained = runner.invoke(app, ["ask", "What is the price of the car?"])
+    assert abstained.exit_code == 0 and abstained.stdout.startswith("(no answer)")
+    empty = runner.invoke(app, ["ask", "  "])
+    assert empty.exit_code == 2 and "question is empty" in empty.stderr
+
+
+def test_ingest_adds_documents_and_reports_bad_files(env: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "tesla.txt").write_text("Tesla opens a factory in Berlin.\n\nIt cost 4 billion euros.")
+    (folder / "bad.json").write_text("{oops")
+    result = runner.invoke(app, ["ingest", str(SEED_DIR), str(folder), "--index", str(env)])
+    assert result.exit_code == 1  # something was skipped, and the run says so
+    assert "skipped: bad.json: malformed JSON" in result.stderr
+    assert "the index now holds 2 documents" in result.stderr
+    found = runner.invoke(app, ["search", "factory in Berlin", "-k", "1"])
+    assert json.loads(found.stdout.splitlines()[0])["doc_id"] == "tesla"
+    missing = runner.invoke(app, ["ingest", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no such file" in missing.stderr
+
+
+def test_index_verify_and_rebuild(env: Path) -> None:
+    assert runner.invoke(app, ["index", "verify"]).exit_code == 1  # nothing built yet
+    assert runner.invoke(app, ["index", "rebuild"]).exit_code == 0
+    verified = runner.invoke(app, ["index", "verify"])
+    assert verified.exit_code == 0 and verified.stdout.strip().endswith("ok")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_rag_serve_answers_over_real_http(env: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read().decode()
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        body = httpx.post(f"{base}/ask", json={"question": EXAMPLE_QUESTION}, timeout=30).json()
+        assert body["answer"] == "2023"
+        doc = httpx.get(f"{base}/documents/{body['citations'][0]['doc_id']}", timeout=5).json()
+        assert_citations_verify(body["citations"], {doc["doc_id"]: doc["text"]})
+        assert httpx.post(f"{base}/ask", json={"question": ""}, timeout=5).status_code == 422
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

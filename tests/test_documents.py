@@ -1,0 +1,77 @@
+"""Loaders: every supported format becomes a Document; bad files are reported, not fatal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.documents import DocumentError, load_paths, make_document, parse_file
+
+
+def test_text_and_markdown_take_title_from_first_line(tmp_path: Path) -> None:
+    (tmp_path / "My Story!.md").write_text("\n# Big news\n\nBody text here.\n", encoding="utf-8")
+    (tmp_path / "plain.txt").write_text("Headline\r\nSecond line.", encoding="utf-8")
+    report = load_paths([tmp_path])
+    by_id = {d.doc_id: d for d in report.documents}
+    assert set(by_id) == {"My-Story", "plain"}
+    assert by_id["My-Story"].title == "Big news"
+    assert by_id["plain"].text == "Headline\nSecond line."
+    assert report.problems == []
+
+
+def test_html_extracts_title_and_visible_text() -> None:
+    html = (
+        b"<html><head><title>EV plans</title><style>p{}</style></head><body>"
+        b"<h1>Heading</h1><p>First para.</p><script>alert(1)</script><p>Second.</p></body></html>"
+    )
+    (doc,) = parse_file("page.html", html)
+    assert doc.title == "EV plans"
+    assert "First para." in doc.text and "Second." in doc.text
+    assert "alert" not in doc.text and "p{}" not in doc.text
+
+
+def test_json_and_jsonl_records_keep_ids_and_metadata(tmp_path: Path) -> None:
+    records = [
+        {"id": "a1", "title": "One", "text": "Alpha text.", "url": "http://x"},
+        {"text": "No id here."},
+    ]
+    (tmp_path / "batch.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    (tmp_path / "single.json").write_text(json.dumps({"doc_id": "s1", "text": "Solo."}))
+    docs = {d.doc_id: d for d in load_paths([tmp_path]).documents}
+    assert docs["a1"].metadata == {"url": "http://x"}
+    assert docs["batch-2"].title == "No id here."
+    assert docs["s1"].text == "Solo."
+
+
+def test_bad_files_are_reported_and_the_rest_loaded(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Fine article.")
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "empty.txt").write_text("   \n")
+    (tmp_path / "notext.jsonl").write_text(json.dumps({"title": "x"}))
+    report = load_paths([tmp_path])
+    assert [d.doc_id for d in report.documents] == ["good"]
+    joined = "\n".join(report.problems)
+    assert "malformed JSON" in joined and "no text" in joined and "missing 'text'" in joined
+
+
+def test_duplicate_ids_keep_the_first(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": "same", "text": "first"}))
+    (tmp_path / "b.jsonl").write_text(json.dumps({"id": "same", "text": "second"}))
+    report = load_paths([tmp_path])
+    assert [d.text for d in report.documents] == ["first"]
+    assert "already used" in report.problems[0]
+
+
+def test_windows_1252_is_decoded_and_unsupported_types_named() -> None:
+    (doc,) = parse_file("legacy.txt", "Café prices rose – 5%".encode("cp1252"))
+    assert doc.text == "Café prices rose – 5%"
+    with pytest.raises(DocumentError, match=r"unsupported file type '\.pdf'.*\.html"):
+        parse_file("report.pdf", b"%PDF")
+
+
+@pytest.mark.parametrize("bad_id", ["../etc/passwd", "", "a/b", "x" * 300, ".hidden"])
+def test_ids_that_could_escape_a_folder_are_refused(bad_id: str) -> None:
+    with pytest.raises(DocumentError, match="invalid doc_id"):
+        make_document(bad_id, "text")
