@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test lint eval bench clean
+.PHONY: install serve test lint eval bench-squad bench-scifact clean
 
 install: $(STAMP)
 
@@ -28,6 +28,17 @@ test: install
 lint: install
 	$(BIN)/ruff check rag api tests bench
 	$(BIN)/ruff format --check rag api tests bench
+
+# Answer quality on the seed golden set; exits non-zero below seeds/eval-thresholds.toml.
+eval: install
+	$(BIN)/rag eval seeds/golden.jsonl
+
+# Quality benchmarks on the public data sets (paths overridable: SHARED=/path/to/shared).
+bench-squad: install
+	$(BIN)/python -m bench.squad --data $(SHARED)/data/squad-v1.1/dev-v1.1.json
+
+bench-scifact: install
+	$(BIN)/python -m bench.scifact --data $(SHARED)/data/scifact
 
 clean:
 	rm -rf $(VENV) index/*/ .pytest_cache

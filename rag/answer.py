@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.extract import AnswerType, answer_type, extract_span
+from rag.extract import AnswerType, answer_type, candidates, extract_span
 from rag.index import CorpusIndex
 from rag.lexical import query_terms
 from rag.retrieval import Retrieval, chunk_sentences
@@ -15,13 +15,17 @@ from rag.retrieval import Retrieval, chunk_sentences
 # Sentence ranking: cosine + weight * share of the question's IDF mass the sentence holds.
 COVERAGE_WEIGHT = 0.5
 CHUNK_WEIGHT = 0.3
-# Confidence = logistic(bias + Σ weight·feature), fitted by `python -m bench.calibrate`.
+# A "when" question is answered by a sentence that holds a date, and so on.
+SHAPE_WEIGHT = 0.2
+# Confidence = logistic(bias + Σ weight·signal), fitted on SQuAD in/out-of-corpus questions by
+# `python -m bench.squad` (see bench/results/squad.json, "abstention").
 CONFIDENCE_WEIGHTS = {
-    "bias": -6.0,
-    "dense": 7.0,
-    "coverage": 5.0,
-    "chunk": 2.0,
-    "shape_missing": -1.5,
+    "bias": -13.438,
+    "dense": 12.917,
+    "coverage": 6.073,
+    "chunk": 6.92,
+    "shape_missing": -0.187,
+    "span_support": 1.235,
 }
 
 
@@ -42,30 +46,23 @@ class Answer:
     answer_type: AnswerType
     evidence: list[Evidence]  # supporting sentences, best first
     span: tuple[int, int] | None  # document offsets of the short answer
+    signals: dict[str, float]  # what the confidence was computed from
 
 
 def idf_coverage(
-    terms: tuple[str, ...], weights: np.ndarray, sentence_terms: list[tuple[str, ...]]
+    terms: tuple[str, ...], weights: dict[str, float], sentence_terms: list[tuple[str, ...]]
 ) -> np.ndarray:
-    total = float(weights.sum())
+    """Share of the question's IDF mass that each sentence contains."""
+    total = sum(weights[t] for t in terms)
     if total <= 0:
         return np.zeros(len(sentence_terms), dtype=np.float32)
-    values = []
-    for own in sentence_terms:
-        present = set(own)
-        values.append(sum(w for t, w in zip(terms, weights, strict=True) if t in present) / total)
+    values = [sum(weights[t] for t in terms if t in set(own)) / total for own in sentence_terms]
     return np.asarray(values, dtype=np.float32)
 
 
-def confidence(dense: float, coverage: float, chunk: float, shape_missing: bool) -> float:
-    w = CONFIDENCE_WEIGHTS
-    z = (
-        w["bias"]
-        + w["dense"] * dense
-        + w["coverage"] * coverage
-        + w["chunk"] * chunk
-        + w["shape_missing"] * shape_missing
-    )
+def confidence(signals: dict[str, float]) -> float:
+    weights = CONFIDENCE_WEIGHTS
+    z = weights["bias"] + sum(weights[name] * value for name, value in signals.items())
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -84,25 +81,34 @@ class ExtractiveAnswerer:
 
     def run(self, retrieval: Retrieval) -> Answer:
         kind = answer_type(retrieval.question)
-        evidence = self.rank_sentences(retrieval)
+        weights = dict(zip(retrieval.terms, self.index.bm25.idf(retrieval.terms), strict=True))
+        evidence = self.rank_sentences(retrieval, kind, weights)
         if not evidence:
-            return Answer(None, False, 0.0, kind, [], None)
+            return Answer(None, False, 0.0, kind, [], None, {})
         best = evidence[0]
         sentence_text = self.index.sentence_text(best.sentence)
-        span = extract_span(retrieval.question, sentence_text)
-        chunk_score = next(c.score for c in retrieval.chunks if c.chunk == best.chunk)
-        shape_missing = kind is not AnswerType.OTHER and span is None
-        conf = confidence(best.dense, best.coverage, chunk_score, shape_missing)
+        span = extract_span(retrieval.question, sentence_text, weights)
+        signals = {
+            "dense": best.dense,
+            "coverage": best.coverage,
+            "chunk": next(c.score for c in retrieval.chunks if c.chunk == best.chunk),
+            "shape_missing": float(kind is not AnswerType.OTHER and span is None),
+            "span_support": float(span.support) if span else 0.0,
+        }
+        conf = confidence(signals)
         supporting = [e for e in evidence if e.score >= best.score - 0.05][: self.max_citations]
         if conf < self.threshold:
-            return Answer(None, False, conf, kind, supporting, None)
+            return Answer(None, False, conf, kind, supporting, None, signals)
         if span is None:
-            return Answer(sentence_text, True, conf, kind, supporting, None)
+            return Answer(sentence_text, True, conf, kind, supporting, None, signals)
         offset = int(self.index.sent_start[best.sentence])
         text = sentence_text[span.start : span.end]
-        return Answer(text, True, conf, kind, supporting, (offset + span.start, offset + span.end))
+        document_span = (offset + span.start, offset + span.end)
+        return Answer(text, True, conf, kind, supporting, document_span, signals)
 
-    def rank_sentences(self, retrieval: Retrieval) -> list[Evidence]:
+    def rank_sentences(
+        self, retrieval: Retrieval, kind: AnswerType, weights: dict[str, float]
+    ) -> list[Evidence]:
         top = retrieval.chunks[: self.chunks_considered]
         if not top:
             return []
@@ -110,11 +116,18 @@ class ExtractiveAnswerer:
         rows, starts = chunk_sentences(self.index, chunk_rows)
         owner = np.repeat(np.arange(len(top)), np.diff(np.append(starts, len(rows))))
         dense = np.asarray(self.index.vectors[rows] @ retrieval.query_vector)
-        terms = retrieval.terms
-        sentence_terms = [query_terms(self.index.sentence_text(int(r))) for r in rows]
-        coverage = idf_coverage(terms, self.index.bm25.idf(terms), sentence_terms)
+        texts = [self.index.sentence_text(int(r)) for r in rows]
+        coverage = idf_coverage(retrieval.terms, weights, [query_terms(t) for t in texts])
         chunk_scores = np.array([top[o].score for o in owner])
-        scores = dense + COVERAGE_WEIGHT * coverage + CHUNK_WEIGHT * chunk_scores
+        has_shape = np.array(
+            [kind is not AnswerType.OTHER and bool(candidates(t, kind)) for t in texts]
+        )
+        scores = (
+            dense
+            + COVERAGE_WEIGHT * coverage
+            + CHUNK_WEIGHT * chunk_scores
+            + SHAPE_WEIGHT * has_shape
+        )
         order = np.argsort(-scores, kind="stable")
         seen: set[int] = set()
         ranked = []

@@ -135,6 +135,48 @@ def serve(
     uvicorn.run(create_app(service), host=settings.host, port=settings.port)
 
 
+@app.command("eval")
+def evaluate_golden(
+    golden: Annotated[Path, typer.Argument(help="Golden set, JSON lines.")] = Path(
+        "seeds/golden.jsonl"
+    ),
+    index: IndexOption = None,
+    thresholds: Annotated[Path, typer.Option(help="TOML file with a [thresholds] table.")] = Path(
+        "seeds/eval-thresholds.toml"
+    ),
+    out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.md.")] = Path(
+        "bench/results/seed-eval"
+    ),
+    top_k: Annotated[int, typer.Option("--top-k", "-k")] = 5,
+) -> None:
+    """Score the service on a golden Q&A set; exits 1 when a metric misses its threshold."""
+    from tqdm import tqdm
+
+    from rag import evaluation
+
+    try:
+        items = evaluation.load_golden(golden)
+    except (OSError, ValueError) as error:
+        say(f"error: {error}")
+        raise typer.Exit(2) from None
+    service = open_service(settings_for(index))
+    summary, results = evaluation.evaluate(
+        service, items, top_k, progress=lambda it: tqdm(it, desc="eval", unit="q", file=sys.stderr)
+    )
+    for metric, value in summary.items():
+        typer.echo(f"{metric:>22}  {value}")
+    for r in results:
+        if (r.answerable and not r.correct) or (not r.answerable and not r.abstained):
+            say(f"miss {r.id}: {r.question!r} -> {r.predicted!r} (confidence {r.confidence})")
+    json_path, md_path = evaluation.write_reports(out, summary, results)
+    say(f"reports: {json_path} {md_path}")
+    failed = evaluation.failures(summary, evaluation.load_thresholds(thresholds))
+    for line in failed:
+        say(f"below threshold: {line}")
+    if failed:
+        raise typer.Exit(1)
+
+
 @index_app.command("verify")
 def verify(index: IndexOption = None) -> None:
     """Check every file of the current snapshot against the manifest's checksums."""

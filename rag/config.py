@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     )
     chunk_size: int = Field(800, ge=100, le=20_000, description="Characters per chunk.")
     chunk_overlap: int = Field(120, ge=0, le=5_000, description="Characters shared by neighbours.")
+    title_weight: float = Field(
+        0.2, ge=0.0, le=1.0, description="Share of a passage's dense score from its title."
+    )
     embed_batch_size: int = Field(64, ge=1, le=4096)
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Passages returned by /ask and /search.")
     answer_threshold: float = Field(

@@ -18,6 +18,7 @@ class AnswerType(StrEnum):
     NUMBER = "number"
     PERSON = "person"
     PLACE = "place"
+    ORGANIZATION = "organization"
     OTHER = "other"
 
 
@@ -37,7 +38,12 @@ TYPE_CUES = [
     (
         AnswerType.PLACE,
         r"\bwhere\b|\b(what|which|in what) (city|country|place|state|region|"
-        r"continent|town|province|county|location)\b",
+        r"continent|town|province|county|location)\b|\blocation\b",
+    ),
+    (
+        AnswerType.ORGANIZATION,
+        r"\b(what|which) (\w+ )?(company|firm|brand|organi[sz]ation|agency|outlet|team|group|"
+        r"university|party|carmaker|automaker|manufacturer|newspaper|band|network)\b",
     ),
 ]
 
@@ -124,7 +130,10 @@ SHAPES = {
     AnswerType.NUMBER: [re.compile(p, re.I) for p in NUMBER_PATTERNS],
     AnswerType.PERSON: [re.compile(NAME_PATTERN)],
     AnswerType.PLACE: [re.compile(NAME_PATTERN)],
+    AnswerType.ORGANIZATION: [re.compile(NAME_PATTERN)],
 }
+NOT_QUANTITIES = re.compile(rf"{YEAR}|one", re.I)
+NAME_TYPES = {AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION}
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -141,6 +150,7 @@ class SpanCandidate:
     start: int  # offsets into the sentence
     end: int
     score: float
+    support: float  # share of the question's term weight found in the span's clause
 
 
 def candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
@@ -148,6 +158,8 @@ def candidates(sentence: str, kind: AnswerType) -> list[tuple[int, int]]:
     for pattern in SHAPES.get(kind, []):
         for match in pattern.finditer(sentence):
             start, end = trim_name(sentence, match.start(), match.end(), kind)
+            if kind is AnswerType.NUMBER and NOT_QUANTITIES.fullmatch(sentence[start:end]):
+                continue  # "how much" is not answered by "2023", and "one of" is no count
             if end > start and any(ch.isalnum() for ch in sentence[start:end]):
                 found[(start, end)] = None
     return drop_nested(list(found))
@@ -157,7 +169,7 @@ def trim_name(sentence: str, start: int, end: int, kind: AnswerType) -> tuple[in
     """Sentence-initial capitals ("According", "The") are not names."""
     text = sentence[start:end].rstrip(".,;:'’")
     end = start + len(text)
-    if kind in (AnswerType.PERSON, AnswerType.PLACE):
+    if kind in NAME_TYPES:
         while (word := WORD.match(sentence, start)) and word.group().lower() in NOT_NAMES:
             rest = sentence[word.end() : end]
             start = word.end() + len(rest) - len(rest.lstrip())
@@ -178,27 +190,80 @@ def drop_nested(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return kept
 
 
-def extract_span(question: str, sentence: str) -> SpanCandidate | None:
-    """The best short answer of the asked-for shape in `sentence`, if there is one."""
+CUE_WORDS = {
+    AnswerType.DATE: {"in", "on", "during", "by", "since", "until", "before", "after", "from"},
+    AnswerType.PLACE: {"in", "at", "from", "near", "into", "across", "outside"},
+}
+CUE_BONUS = 0.5
+CLAUSE_BREAK = re.compile(r"[,;:()\u2014]|\b(?:and|but|while|whereas|which|who)\b")
+
+
+def trim_asked_tail(sentence: str, start: int, end: int, asked: set[str]) -> int:
+    """End of the span once trailing words that the question itself uses are cut off."""
+    words = list(WORD.finditer(sentence, start, end))
+    while words and set(query_terms(words[-1].group())) & asked:
+        end = start + len(sentence[start : words.pop().start()].rstrip())
+    return end
+
+
+def gap(position: int, first: int, last: int) -> int:
+    """Words between a word and the span covering words first..last."""
+    return first - position if position < first else max(position - last, 0)
+
+
+def clause_numbers(sentence: str, words: list[tuple[int, int, str]]) -> list[int]:
+    """Clause index of each word: a word nearer the answer in words but across a comma or an
+    "and" is usually about something else ("15% and Shanghai shares ... 10%")."""
+    numbers, current, previous_end = [], 0, 0
+    for _, end, _ in words:
+        if CLAUSE_BREAK.search(sentence, previous_end, end):
+            current += 1
+        numbers.append(current)
+        previous_end = end
+    return numbers
+
+
+def extract_span(
+    question: str, sentence: str, weights: dict[str, float] | None = None
+) -> SpanCandidate | None:
+    """The best short answer of the asked-for shape in `sentence`, if there is one.
+
+    A candidate scores for each question word found in its clause of the sentence, then by
+    how close such words sit (rarer words count more, `weights` being their IDF), plus a bonus
+    for a cue word before it ("in" before a place). Spans using question words are not answers."""
     kind = answer_type(question)
     spans = candidates(sentence, kind)
     if not spans:
         return None
     asked = set(query_terms(question))
     words = [(m.start(), m.end(), m.group()) for m in WORD.finditer(sentence)]
-    anchors = [s for s, e, w in words if set(query_terms(w)) & asked]
+    clause = clause_numbers(sentence, words)
+    anchors: dict[str, list[int]] = {}
+    for position, (_, _, word) in enumerate(words):
+        for term in set(query_terms(word)) & asked:
+            anchors.setdefault(term, []).append(position)
+    cues = CUE_WORDS.get(kind, set())
+    total = sum((weights or {}).get(term, 1.0) for term in asked) or 1.0
     best: SpanCandidate | None = None
     for start, end in spans:
-        span_terms = set(query_terms(sentence[start:end]))
-        if span_terms and span_terms <= asked:  # the question already says it
+        if kind not in NAME_TYPES:  # "three people" asked "how many people": answer "three"
+            end = trim_asked_tail(sentence, start, end, asked)
+        if end <= start or set(query_terms(sentence[start:end])) & asked:
             continue
-        score = sum(1.0 / (1 + word_distance(words, start, end, a)) for a in anchors)
+        inside = [i for i, (s, _, _) in enumerate(words) if start <= s < end]
+        first, last = (inside[0], inside[-1]) if inside else (0, 0)
+        score = in_clause = 0.0
+        for term, positions in anchors.items():
+            weight = (weights or {}).get(term, 1.0)
+            in_clause += weight * any(clause[p] == clause[first] for p in positions)
+            closeness = max(
+                (clause[p] == clause[first])
+                + 0.5 / (1 + (first - p if p < first else max(p - last, 0)))
+                for p in positions
+            )
+            score += weight * closeness
+        if first > 0 and words[first - 1][2].lower() in cues:
+            score += CUE_BONUS
         if best is None or score > best.score:
-            best = SpanCandidate(start, end, score)
+            best = SpanCandidate(start, end, score, in_clause / total)
     return best
-
-
-def word_distance(words: list[tuple[int, int, str]], start: int, end: int, anchor: int) -> int:
-    """How many words lie between the span and the anchor word."""
-    lo, hi = (anchor, start) if anchor < start else (end, anchor)
-    return sum(1 for s, _, _ in words if lo <= s < hi)

@@ -27,10 +27,11 @@ from rag.documents import Document
 from rag.embeddings import Embedder
 from rag.lexical import Bm25Index
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 POINTER = "CURRENT"
 ARRAYS = "spans.npz"
 VECTORS = "vectors.npy"
+TITLE_VECTORS = "titles.npy"
 DENSE = "dense.faiss"
 BM25_DIR = "bm25"
 DOCUMENTS = "documents.jsonl"
@@ -65,7 +66,9 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: dict) -> Manifest:
-        return cls(**{**data, "spec": IndexSpec(**data["spec"])})
+        known = IndexSpec.__dataclass_fields__
+        spec = IndexSpec(**{k: v for k, v in data["spec"].items() if k in known})
+        return cls(**{**data, "spec": spec})
 
     def stale_reasons(self, spec: IndexSpec, sources_fingerprint: str | None) -> list[str]:
         reasons = []
@@ -96,6 +99,8 @@ class CorpusIndex:
     sent_end: np.ndarray
     sent_keys: np.ndarray  # S20 [sentences]: hash of the embedded text, to reuse vectors
     vectors: np.ndarray  # float32 [sentences, dim]
+    title_keys: np.ndarray  # S20 [documents]
+    title_vectors: np.ndarray  # float32 [documents, dim]: a sentence's story, at query time
     dense: faiss.Index
     bm25: Bm25Index
     doc_rows: dict[str, int] = field(init=False)
@@ -154,7 +159,27 @@ def build(
     hi = np.where(hi > lo, hi, np.minimum(lo + 1, len(sent_chunk_arr)))  # never empty
 
     keys = np.array([sentence_key(spec.model, text) for text in sent_texts], dtype="S20")
-    vectors = embed_with_cache(sent_texts, keys, embedder, previous, progress)
+    titles = [doc.title for doc in documents]
+    title_keys = np.array([sentence_key(spec.model, title) for title in titles], dtype="S20")
+    same_model = previous is not None and previous.manifest.spec.model == spec.model
+    vectors = embed_with_cache(
+        sent_texts,
+        keys,
+        embedder,
+        previous.sent_keys if same_model else None,
+        previous.vectors if same_model else None,
+        "sentences",
+        progress,
+    )
+    title_vectors = embed_with_cache(
+        titles,
+        title_keys,
+        embedder,
+        previous.title_keys if same_model else None,
+        previous.title_vectors if same_model else None,
+        "titles",
+        progress,
+    )
     if progress:
         progress(f"indexing {len(sent_texts)} sentences and {n_chunks} chunks")
     dense = faiss.IndexFlatIP(embedder.dimension)
@@ -183,6 +208,8 @@ def build(
         sent_end=np.asarray(sent_end, dtype=np.int64),
         sent_keys=keys,
         vectors=vectors,
+        title_keys=title_keys,
+        title_vectors=title_vectors,
         dense=dense,
         bm25=Bm25Index.build(chunk_texts),
     )
@@ -192,21 +219,24 @@ def embed_with_cache(
     texts: list[str],
     keys: np.ndarray,
     embedder: Embedder,
-    previous: CorpusIndex | None,
+    known_keys: np.ndarray | None,
+    known_vectors: np.ndarray | None,
+    what: str,
     progress: Callable[[str], None] | None,
 ) -> np.ndarray:
+    """Vectors for `texts`, copying those whose key is already known instead of embedding."""
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     todo = list(range(len(texts)))
-    if previous is not None and previous.manifest.spec.model == embedder.name:
-        known = {key: row for row, key in enumerate(previous.sent_keys.tolist())}
+    if known_keys is not None and known_vectors is not None and len(known_keys):
+        known = {key: row for row, key in enumerate(known_keys.tolist())}
         hits = [(i, known[k]) for i, k in enumerate(keys.tolist()) if k in known]
         if hits:
-            new_rows, old_rows = map(list, zip(*hits, strict=True))
-            vectors[new_rows] = previous.vectors[old_rows]
+            new_rows, old_rows = (list(rows) for rows in zip(*hits, strict=True))
+            vectors[new_rows] = known_vectors[old_rows]
         cached = {i for i, _ in hits}
         todo = [i for i in todo if i not in cached]
     if progress:
-        progress(f"embedding {len(todo)} new sentences ({len(texts) - len(todo)} reused)")
+        progress(f"embedding {len(todo)} new {what} ({len(texts) - len(todo)} reused)")
     if todo:
         vectors[todo] = embedder.encode(
             [texts[i] for i in todo], show_progress=progress is not None
@@ -289,8 +319,10 @@ def write_snapshot(index: CorpusIndex, folder: Path) -> None:
         sent_start=index.sent_start,
         sent_end=index.sent_end,
         sent_keys=index.sent_keys,
+        title_keys=index.title_keys,
     )
     np.save(folder / VECTORS, np.asarray(index.vectors))
+    np.save(folder / TITLE_VECTORS, np.asarray(index.title_vectors))
     faiss.write_index(index.dense, str(folder / DENSE))
     index.bm25.save(folder / BM25_DIR)
     for path in snapshot_files(folder):
@@ -347,10 +379,19 @@ def verify(root: Path) -> list[str]:
     return problems
 
 
+def load_documents(root: Path) -> list[Document]:
+    """The documents of the current snapshot; readable in every format version."""
+    folder = current_snapshot(root)
+    if folder is None:
+        return []
+    with (folder / DOCUMENTS).open(encoding="utf-8") as handle:
+        return [Document(**json.loads(line)) for line in handle]
+
+
 def load(root: Path, check: bool = True) -> CorpusIndex | None:
-    """The current snapshot, or None when the folder holds no index yet."""
+    """The current snapshot, or None when there is none of this format version to query."""
     manifest = read_manifest(root)
-    if manifest is None:
+    if manifest is None or manifest.format_version != FORMAT_VERSION:
         return None
     if check and (problems := verify(root)):
         raise IndexStoreError(
@@ -358,13 +399,12 @@ def load(root: Path, check: bool = True) -> CorpusIndex | None:
         )
     folder = current_snapshot(root)
     assert folder is not None
-    with (folder / DOCUMENTS).open(encoding="utf-8") as handle:
-        documents = [Document(**json.loads(line)) for line in handle]
     arrays = np.load(folder / ARRAYS)
     return CorpusIndex(
         manifest=manifest,
-        documents=documents,
+        documents=load_documents(root),
         vectors=np.load(folder / VECTORS, mmap_mode="r"),
+        title_vectors=np.load(folder / TITLE_VECTORS),
         dense=faiss.read_index(str(folder / DENSE)),
         bm25=Bm25Index.load(folder / BM25_DIR),
         **{name: arrays[name] for name in arrays.files},

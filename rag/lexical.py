@@ -10,12 +10,48 @@ import numpy as np
 import Stemmer
 
 STEMMER = Stemmer.Stemmer("english")
+# bm25s's English list keeps question words; in a question they only add noise.
+STOPWORDS = sorted(
+    set(bm25s.stopwords.STOPWORDS_EN)
+    | {
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "much",
+        "many",
+        "did",
+        "does",
+        "do",
+        "done",
+        "is",
+        "are",
+        "was",
+        "were",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "has",
+        "have",
+        "had",
+        "name",
+        "kind",
+        "type",
+    }
+)
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stop words out, Snowball-stemmed: the same for corpus and queries."""
     return bm25s.tokenize(
-        texts, stopwords="en", stemmer=STEMMER, return_ids=False, show_progress=False
+        texts, stopwords=STOPWORDS, stemmer=STEMMER, return_ids=False, show_progress=False
     )
 
 
@@ -44,9 +80,12 @@ class Bm25Index:
             return np.zeros(self.retriever.scores["num_docs"], dtype=np.float32)
         return self.retriever.get_scores_from_ids(ids)
 
-    def idf(self, terms: tuple[str, ...]) -> np.ndarray:
-        """BM25 inverse document frequency per term; an unseen term gets the highest."""
-        num_docs = self.retriever.scores["num_docs"]
+    def idf(self, terms: tuple[str, ...], prior_docs: int = 1000) -> np.ndarray:
+        """Inverse document frequency per term, as if `prior_docs` more texts lacked it.
+
+        The prior keeps a handful of chunks from giving wild weights (in a one-article index
+        every word is "common"); in a large index it fades away. Unseen terms weigh most."""
+        num_docs = self.retriever.scores["num_docs"] + prior_docs
         indptr = self.retriever.scores["indptr"]
         vocab = self.retriever.vocab_dict
         values = []

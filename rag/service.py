@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from rag import index as index_store
 from rag.answer import Answer, ExtractiveAnswerer
 from rag.citations import Citation, cite
@@ -60,6 +62,7 @@ class AskResult:
     citations: list[Citation]
     passages: list[Passage]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    signals: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,13 +115,14 @@ class RagService:
         sources = self.source_paths()
         fingerprint = fingerprint_paths(sources) if sources else None
         with index_store.write_lock(self.root):
+            manifest = None if force else index_store.read_manifest(self.root)
             current = None if force else index_store.load(self.root)
             if force:
                 reasons = ["rebuild requested"]
-            elif current is None:
+            elif manifest is None:
                 reasons = ["no index yet"]
             else:
-                reasons = current.manifest.stale_reasons(self.spec, fingerprint)
+                reasons = manifest.stale_reasons(self.spec, fingerprint)
             if reasons:
                 if progress:
                     progress(f"rebuilding index in {self.root}: {'; '.join(reasons)}")
@@ -126,12 +130,8 @@ class RagService:
                 for problem in report.problems:
                     if progress:
                         progress(f"skipped: {problem}")
-                configured = self.settings.sources
-                kept = (
-                    []
-                    if current is None
-                    else [d for d in current.documents if not from_sources(d, configured)]
-                )
+                existing = [] if manifest is None else index_store.load_documents(self.root)
+                kept = [d for d in existing if not from_sources(d, self.settings.sources)]
                 current = self.write(merge(kept, report.documents), current, fingerprint, progress)
         self.activate(current)
         return reasons
@@ -142,7 +142,7 @@ class RagService:
         """Add or replace documents; unchanged sentences keep their vectors."""
         with index_store.write_lock(self.root):
             current = index_store.load(self.root)
-            existing = current.documents if current else []
+            existing = current.documents if current else index_store.load_documents(self.root)
             fingerprint = current.manifest.sources_fingerprint if current else None
             updated = self.write(merge(existing, list(documents)), current, fingerprint, progress)
         self.activate(updated)
@@ -166,7 +166,7 @@ class RagService:
     def activate(self, index: CorpusIndex) -> None:
         self.snapshot = Snapshot(
             index,
-            HybridRetriever(index),
+            HybridRetriever(index, title_weight=self.settings.title_weight),
             ExtractiveAnswerer(index, threshold=self.settings.answer_threshold),
         )
 
@@ -178,7 +178,11 @@ class RagService:
     # --- queries -------------------------------------------------------------------------
 
     def retrieve(
-        self, question: str, top_k: int | None, doc_ids: list[str] | None
+        self,
+        question: str,
+        top_k: int | None,
+        doc_ids: list[str] | None,
+        query_vector: np.ndarray | None = None,
     ) -> tuple[Snapshot, Retrieval, dict[str, float]]:
         question = validate_question(question)
         top_k = validate_top_k(top_k if top_k is not None else self.settings.top_k)
@@ -188,24 +192,33 @@ class RagService:
                 raise NotFoundError(f"unknown doc_id {doc_id!r} in filters")
         timings = {}
         started = time.perf_counter()
-        vector = self.embedder.encode([question])[0]
+        if query_vector is None:
+            query_vector = self.embedder.encode([question])[0]
         timings["embed"] = elapsed_ms(started)
         started = time.perf_counter()
-        retrieval = snapshot.retriever.run(question, vector, top_k, doc_ids)
+        retrieval = snapshot.retriever.run(question, query_vector, top_k, doc_ids)
         timings["retrieve"] = elapsed_ms(started)
         return snapshot, retrieval, timings
 
     def search(
-        self, query: str, top_k: int | None = None, doc_ids: list[str] | None = None
+        self,
+        query: str,
+        top_k: int | None = None,
+        doc_ids: list[str] | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> list[Passage]:
-        snapshot, retrieval, _ = self.retrieve(query, top_k, doc_ids)
+        snapshot, retrieval, _ = self.retrieve(query, top_k, doc_ids, query_vector)
         return passages(snapshot.index, retrieval)
 
     def ask(
-        self, question: str, top_k: int | None = None, doc_ids: list[str] | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        doc_ids: list[str] | None = None,
+        query_vector: np.ndarray | None = None,
     ) -> AskResult:
         started_all = time.perf_counter()
-        snapshot, retrieval, timings = self.retrieve(question, top_k, doc_ids)
+        snapshot, retrieval, timings = self.retrieve(question, top_k, doc_ids, query_vector)
         started = time.perf_counter()
         answer: Answer = snapshot.answerer.run(retrieval)
         citations = cite(snapshot.index, answer.evidence) if answer.answerable else []
@@ -221,7 +234,13 @@ class RagService:
             citations=citations,
             passages=passages(snapshot.index, retrieval),
             timings_ms=timings,
+            signals={k: round(float(v), 4) for k, v in answer.signals.items()},
         )
+
+    def ask_batch(self, questions: list[str], top_k: int | None = None) -> list[AskResult]:
+        """Many questions with one model call for all their vectors (evaluation, benchmarks)."""
+        vectors = self.embedder.encode([validate_question(q) for q in questions])
+        return [self.ask(q, top_k, None, v) for q, v in zip(questions, vectors, strict=True)]
 
     # --- documents -----------------------------------------------------------------------
 

@@ -18,8 +18,15 @@ def test_ask_answers_2023_and_citation_verifies_against_documents(client) -> Non
     assert response.status_code == 200
     body = response.json()
     assert body["answerable"] is True and "2023" in body["answer"]
-    assert set(body) >= {"question", "answer", "answerable", "confidence", "citations",
-                         "passages", "timings_ms"}
+    assert set(body) >= {
+        "question",
+        "answer",
+        "answerable",
+        "confidence",
+        "citations",
+        "passages",
+        "timings_ms",
+    }
     assert_citations_verify(body["citations"], document_texts(client))
     citation = body["citations"][0]
     assert set(citation) == {"n", "doc_id", "title", "chunk_id", "start", "end", "quote", "score"}
@@ -85,7 +92,9 @@ def test_bad_ask_bodies_get_422_json(client, payload, field) -> None:
 
 
 def test_malformed_and_semantic_errors_are_json(client) -> None:
-    malformed = client.post("/ask", content=b"{not json", headers={"content-type": "application/json"})
+    malformed = client.post(
+        "/ask", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert malformed.status_code == 422 and malformed.json()["error"]
     blank = client.post("/ask", json={"question": "   "})
     assert blank.status_code == 422 and blank.json()["error"] == "question is empty"

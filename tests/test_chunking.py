@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -49,7 +50,7 @@ def test_chunk_offsets_reproduce_text(size: int, overlap: int) -> None:
 def test_sentences_are_stripped_ordered_and_cover_the_words() -> None:
     for text in [SEED_TEXT, *larger_corpus(20)]:
         spans = split_sentences(text)
-        for before, after in zip(spans, spans[1:], strict=False):
+        for before, after in itertools.pairwise(spans):
             assert before.end <= after.start
         covered = "".join(text[s.start : s.end] for s in spans)
         for s in spans:

@@ -51,7 +51,9 @@ def test_ask_plain_and_abstain(env: Path) -> None:
 def test_ingest_adds_documents_and_reports_bad_files(env: Path, tmp_path: Path) -> None:
     folder = tmp_path / "more"
     folder.mkdir()
-    (folder / "tesla.txt").write_text("Tesla opens a factory in Berlin.\n\nIt cost 4 billion euros.")
+    (folder / "tesla.txt").write_text(
+        "Tesla opens a factory in Berlin.\n\nIt cost 4 billion euros."
+    )
     (folder / "bad.json").write_text("{oops")
     result = runner.invoke(app, ["ingest", str(SEED_DIR), str(folder), "--index", str(env)])
     assert result.exit_code == 1  # something was skipped, and the run says so
@@ -79,8 +81,9 @@ def free_port() -> int:
 def test_rag_serve_answers_over_real_http(env: Path) -> None:
     port = free_port()
     command = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

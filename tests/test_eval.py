@@ -1,0 +1,89 @@
+"""`rag eval` on the seed golden set gates CI; the metric helpers are checked on their own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from rag.cli import app
+from rag.evaluation import (
+    GoldenItem,
+    failures,
+    load_golden,
+    normalize,
+    score_item,
+    token_f1,
+)
+from rag.service import RagService
+from tests.conftest import ROOT
+
+GOLDEN = ROOT / "seeds" / "golden.jsonl"
+
+
+def test_golden_set_is_well_formed() -> None:
+    items = load_golden(GOLDEN)
+    answerable = [i for i in items if i.answerable]
+    assert len(items) >= 40 and len(items) - len(answerable) >= 10
+    article = next((ROOT / "seeds" / "articles").glob("*.txt")).read_text(encoding="utf-8")
+    for item in answerable:
+        assert item.evidence in article, item.id
+        assert all(normalize(a) in normalize(article) for a in item.answers), item.id
+    assert len({i.id for i in items}) == len(items)
+
+
+def test_metric_helpers() -> None:
+    assert normalize("The  Great-Wall!") == "greatwall"
+    assert token_f1("during 2023", "2023") == 2 / 3
+    assert token_f1("nothing", "2023") == 0.0
+    summary = {"answer_accuracy": 0.5, "latency_p95_ms": 900.0}
+    assert failures(summary, {"answer_accuracy": 0.6, "latency_p95_ms": 500}) == [
+        "answer_accuracy = 0.5 (limit 0.6)",
+        "latency_p95_ms = 900.0 (limit 500)",
+    ]
+    assert "unknown metric 'nope'" in failures(summary, {"nope": 1})[0]
+
+
+def test_score_item_checks_answer_citation_and_evidence(service: RagService) -> None:
+    texts = {d.doc_id: d.text for d in service.documents()}
+    item = GoldenItem(
+        "x",
+        "when is the first vehicle expected?",
+        ["2023"],
+        "first vehicle copies during 2023",
+        True,
+    )
+    scored = score_item(item, service.ask(item.question), texts, 5.0)
+    assert scored.correct and scored.exact and scored.citation_valid
+    assert scored.evidence_rank is not None
+    wrong = GoldenItem("y", item.question, ["1984"], "adventure began in 1984", True)
+    scored = score_item(wrong, service.ask(item.question), texts, 5.0)
+    assert not scored.correct and scored.citation_valid is False
+
+
+def test_rag_eval_meets_the_seed_thresholds(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_SOURCES", json.dumps([str(ROOT / "seeds" / "articles")]))
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            str(GOLDEN),
+            "--thresholds",
+            str(ROOT / "seeds" / "eval-thresholds.toml"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "eval.json").read_text())
+    assert report["summary"]["questions"] == len(load_golden(GOLDEN))
+    assert "| answer_accuracy |" in (out / "eval.md").read_text()
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[thresholds]\nanswer_accuracy = 1.01\n")
+    failed = CliRunner().invoke(
+        app, ["eval", str(GOLDEN), "--thresholds", str(strict), "--out", str(out)]
+    )
+    assert failed.exit_code == 1 and "below threshold: answer_accuracy" in failed.stderr
