@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.openai import router as openai_router
+from rag.chat import ChatError
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
+from rag.conversation import Turn
 from rag.service import AskResult, NotFoundError, Passage, QueryError, RagService
+
+STATIC = Path(__file__).parent / "static"
 
 log = logging.getLogger("rag.api")
 
 
 class Filters(BaseModel):
     doc_ids: list[str] | None = Field(None, description="Only search these documents.")
+
+
+class HistoryTurn(BaseModel):
+    role: str = Field(..., pattern="^(user|assistant)$")
+    content: str = Field(..., max_length=MAX_QUESTION_CHARS * 5)
 
 
 class AskRequest(BaseModel):
@@ -31,6 +44,9 @@ class AskRequest(BaseModel):
     )
     top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="Passages to return.")
     filters: Filters | None = None
+    history: list[HistoryTurn] | None = Field(
+        None, max_length=100, description="Earlier turns, oldest first, for follow-ups."
+    )
 
 
 class DocumentSummary(BaseModel):
@@ -80,12 +96,26 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
         responses={422: {"model": ErrorBody}, 404: {"model": ErrorBody}},
     )
     app.state.service = service
+    origins = (settings or (service.settings if service else Settings())).cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "authorization"],
+        )
+    app.include_router(openai_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def svc(request: Request) -> RagService:
         return request.app.state.service
 
     @app.exception_handler(QueryError)
     async def query_error(_: Request, exc: QueryError) -> JSONResponse:
+        return error(422, str(exc))
+
+    @app.exception_handler(ChatError)
+    async def chat_error(_: Request, exc: ChatError) -> JSONResponse:
         return error(422, str(exc))
 
     @app.exception_handler(NotFoundError)
@@ -112,7 +142,8 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
     @app.post("/ask", response_model=AskResult, summary="Answer a question with citations")
     def ask(body: AskRequest, request: Request) -> AskResult:
         doc_ids = body.filters.doc_ids if body.filters else None
-        return svc(request).ask(body.question, body.top_k, doc_ids)
+        history = [Turn(t.role, t.content) for t in body.history or []]
+        return svc(request).ask(body.question, body.top_k, doc_ids, history=history)
 
     @app.get("/search", response_model=list[Passage], summary="Ranked passages for a query")
     def search(
@@ -147,6 +178,14 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
             metadata=d.metadata,
             text=d.text,
         )
+
+    @app.get("/", include_in_schema=False)
+    def chat_page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget() -> FileResponse:
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript")
 
     @app.get("/health", response_model=Health)
     def health(request: Request) -> Health:

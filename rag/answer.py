@@ -87,7 +87,7 @@ class ExtractiveAnswerer:
             return Answer(None, False, 0.0, kind, [], None, {})
         best = evidence[0]
         sentence_text = self.index.sentence_text(best.sentence)
-        span = extract_span(retrieval.question, sentence_text, weights)
+        span = extract_span(kind, set(retrieval.terms), sentence_text, weights)
         signals = {
             "dense": best.dense,
             "coverage": best.coverage,

@@ -34,5 +34,9 @@ class Settings(BaseSettings):
     answer_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Below this confidence the service abstains."
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (the widget); none by default.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65_535)

@@ -224,18 +224,16 @@ def clause_numbers(sentence: str, words: list[tuple[int, int, str]]) -> list[int
 
 
 def extract_span(
-    question: str, sentence: str, weights: dict[str, float] | None = None
+    kind: AnswerType, asked: set[str], sentence: str, weights: dict[str, float] | None = None
 ) -> SpanCandidate | None:
-    """The best short answer of the asked-for shape in `sentence`, if there is one.
+    """The best short answer of shape `kind` in `sentence`; `asked` are the question's terms.
 
     A candidate scores for each question word found in its clause of the sentence, then by
     how close such words sit (rarer words count more, `weights` being their IDF), plus a bonus
     for a cue word before it ("in" before a place). Spans using question words are not answers."""
-    kind = answer_type(question)
     spans = candidates(sentence, kind)
     if not spans:
         return None
-    asked = set(query_terms(question))
     words = [(m.start(), m.end(), m.group()) for m in WORD.finditer(sentence)]
     clause = clause_numbers(sentence, words)
     anchors: dict[str, list[int]] = {}

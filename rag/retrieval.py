@@ -50,8 +50,10 @@ class HybridRetriever:
         query_vector: np.ndarray,
         top_k: int,
         doc_ids: list[str] | None = None,
+        search_text: str | None = None,
     ) -> Retrieval:
-        terms = query_terms(question)
+        """Rank chunks for `search_text` (the question, or a rewrite of it in context)."""
+        terms = query_terms(search_text or question)
         index = self.index
         bm25 = index.bm25.scores(terms)
         allowed = self.allowed_chunks(doc_ids)

@@ -16,6 +16,7 @@ from rag import index as index_store
 from rag.answer import Answer, ExtractiveAnswerer
 from rag.citations import Citation, cite
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
+from rag.conversation import Turn, search_text
 from rag.documents import Document, fingerprint_paths, load_paths
 from rag.embeddings import Embedder, shared_embedder
 from rag.index import CorpusIndex, IndexSpec
@@ -183,8 +184,10 @@ class RagService:
         top_k: int | None,
         doc_ids: list[str] | None,
         query_vector: np.ndarray | None = None,
+        history: list[Turn] | None = None,
     ) -> tuple[Snapshot, Retrieval, dict[str, float]]:
         question = validate_question(question)
+        text = search_text(question, history or [])
         top_k = validate_top_k(top_k if top_k is not None else self.settings.top_k)
         snapshot = self.current()
         for doc_id in doc_ids or []:
@@ -193,10 +196,10 @@ class RagService:
         timings = {}
         started = time.perf_counter()
         if query_vector is None:
-            query_vector = self.embedder.encode([question])[0]
+            query_vector = self.embedder.encode([text])[0]
         timings["embed"] = elapsed_ms(started)
         started = time.perf_counter()
-        retrieval = snapshot.retriever.run(question, query_vector, top_k, doc_ids)
+        retrieval = snapshot.retriever.run(question, query_vector, top_k, doc_ids, text)
         timings["retrieve"] = elapsed_ms(started)
         return snapshot, retrieval, timings
 
@@ -216,9 +219,13 @@ class RagService:
         top_k: int | None = None,
         doc_ids: list[str] | None = None,
         query_vector: np.ndarray | None = None,
+        history: list[Turn] | None = None,
     ) -> AskResult:
+        """Answer `question`; `history` (earlier turns) resolves follow-ups like "and when?"."""
         started_all = time.perf_counter()
-        snapshot, retrieval, timings = self.retrieve(question, top_k, doc_ids, query_vector)
+        snapshot, retrieval, timings = self.retrieve(
+            question, top_k, doc_ids, query_vector, history
+        )
         started = time.perf_counter()
         answer: Answer = snapshot.answerer.run(retrieval)
         citations = cite(snapshot.index, answer.evidence) if answer.answerable else []

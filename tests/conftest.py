@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -33,6 +36,24 @@ def service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Rag
 def client(service: RagService):
     with TestClient(create_app(service)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def live_url(service: RagService):
+    """The app served by a real uvicorn on 127.0.0.1, in a thread of this process."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 def assert_citations_verify(citations: list[dict], texts: dict[str, str]) -> None:

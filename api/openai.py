@@ -1,0 +1,103 @@
+"""OpenAI-compatible endpoints, so chat front ends (Open WebUI, LibreChat, the SDKs) can connect."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.chat import pieces, reply_text, split_messages
+from rag.service import AskResult, RagService
+
+MODEL_ID = "rag"
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """The standard request; sampling fields are accepted and ignored (answers are extractive)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = MODEL_ID
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=200)
+    stream: bool = False
+    top_k: int | None = Field(None, ge=1, le=50, description="Passages to consider.")
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def citations(result: AskResult) -> list[dict]:
+    return [c.to_dict() for c in result.citations]
+
+
+@router.get("/models")
+def models() -> dict:
+    return {
+        "object": "list",
+        "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "rag"}],
+    }
+
+
+@router.post("/chat/completions", response_model=None)
+def chat_completions(body: ChatRequest, request: Request) -> dict | StreamingResponse:
+    service: RagService = request.app.state.service
+    question, history = split_messages([m.model_dump() for m in body.messages])
+    result = service.ask(question, body.top_k, history=history)
+    text = reply_text(result)
+    meta = {"id": completion_id(), "created": int(time.time()), "model": body.model}
+    if body.stream:
+        return StreamingResponse(
+            stream(meta, text, result),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    return {
+        **meta,
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "citations": citations(result),
+        "answerable": result.answerable,
+        "confidence": result.confidence,
+    }
+
+
+def stream(meta: dict, text: str, result: AskResult) -> Iterator[str]:
+    """SSE chunks: the role, the reply piece by piece, then citations once, then [DONE]."""
+
+    def event(delta: dict, finish: str | None = None, **extra: Any) -> str:
+        chunk = {
+            **meta,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    for piece in pieces(text):
+        yield event({"content": piece})
+    yield event(
+        {},
+        "stop",
+        citations=citations(result),
+        answerable=result.answerable,
+        confidence=result.confidence,
+    )
+    yield "data: [DONE]\n\n"

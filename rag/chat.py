@@ -1,0 +1,56 @@
+"""Chat presentation: an answer as a reply with [n] markers; chat messages as turns."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from rag.conversation import Turn
+from rag.service import AskResult
+
+NOT_IN_ARTICLES = "The articles I have don't say."
+PIECE = re.compile(r"\S+\s*|\s+")
+
+
+class ChatError(ValueError):
+    """Messages that hold no question to answer."""
+
+
+def message_text(content: Any) -> str:
+    """OpenAI content is a string or a list of parts; only text parts carry a question."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    raise ChatError("message content must be a string or a list of content parts")
+
+
+def split_messages(messages: list[dict[str, Any]]) -> tuple[str, list[Turn]]:
+    """The question (the last user message) and the turns before it."""
+    turns = [Turn(str(m.get("role", "")), message_text(m.get("content"))) for m in messages]
+    turns = [t for t in turns if t.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user" or not turns[-1].content.strip():
+        raise ChatError("the last message must be a user message with text")
+    return turns[-1].content, turns[:-1]
+
+
+def reply_text(result: AskResult) -> str:
+    if not result.answerable:
+        closest = result.passages[0].title if result.passages else None
+        hint = f" The closest article I found is “{closest}”." if closest else ""
+        return f"{NOT_IN_ARTICLES}{hint}"
+    markers = "".join(f"[{c.n}]" for c in result.citations)
+    sources = "\n".join(f"[{c.n}] {c.title}: “{c.quote}”" for c in result.citations)
+    return f"{result.answer} {markers}\n\nSources:\n{sources}"
+
+
+def pieces(text: str) -> Iterator[str]:
+    """Word-sized pieces, so a client renders the reply as it arrives."""
+    yield from PIECE.findall(text)
