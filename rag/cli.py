@@ -13,7 +13,7 @@ import typer
 from rag import index as index_store
 from rag.config import Settings
 from rag.documents import load_paths
-from rag.service import QueryError, RagService
+from rag.service import NotFoundError, QueryError, RagService
 
 app = typer.Typer(
     help="Question answering over news articles, with verifiable citations.",
@@ -78,6 +78,21 @@ def ingest(
 
 
 @app.command()
+def delete(
+    doc_ids: Annotated[list[str], typer.Argument(help="Ids of the documents to remove.")],
+    index: IndexOption = None,
+) -> None:
+    """Remove documents from the index."""
+    service = RagService(settings_for(index))
+    try:
+        built = service.delete(doc_ids)
+    except (NotFoundError, QueryError) as error:
+        say(f"error: {error}")
+        raise typer.Exit(2) from None
+    say(f"deleted {len(doc_ids)}; the index now holds {built.manifest.documents} documents")
+
+
+@app.command()
 def ask(
     question: str,
     index: IndexOption = None,
@@ -129,10 +144,12 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.observability import configure_logging
 
+    configure_logging()
     settings = settings_for(index, host=host, port=port)
     service = open_service(settings)
-    uvicorn.run(create_app(service), host=settings.host, port=settings.port)
+    uvicorn.run(create_app(service), host=settings.host, port=settings.port, access_log=False)
 
 
 @app.command("eval")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (the widget); none by default.",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Bearer key for writes (and reads, with protect_reads)."
+    )
+    protect_reads: bool = Field(False, description="Require the API key for reads too.")
+    allow_unauthenticated_writes: bool = Field(
+        False, description="Accept writes without a key (only when no api_key is set)."
+    )
+    max_body_bytes: int = Field(10_000_000, ge=1_000, description="Largest request or upload.")
+    rate_limit_per_minute: int = Field(
+        0, ge=0, description="Requests per client per minute; 0 turns rate limiting off."
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65_535)

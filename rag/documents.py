@@ -24,6 +24,10 @@ class DocumentError(ValueError):
     """Input that cannot become a document; the message says what to fix."""
 
 
+class UnsupportedFileType(DocumentError):
+    """A file whose type we cannot read."""
+
+
 @dataclass(frozen=True)
 class Document:
     doc_id: str
@@ -112,7 +116,7 @@ def parse_file(name: str, data: bytes, source: str | None = None) -> list[Docume
     suffix = Path(name).suffix.lower()
     stem = slug(Path(name).stem)
     if suffix not in SUPPORTED_SUFFIXES:
-        raise DocumentError(
+        raise UnsupportedFileType(
             f"{name}: unsupported file type {suffix or '(none)'!r}; "
             f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
         )

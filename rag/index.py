@@ -104,6 +104,7 @@ class CorpusIndex:
     dense: faiss.Index
     bm25: Bm25Index
     doc_rows: dict[str, int] = field(init=False)
+    snapshot: str = ""  # folder name once saved or loaded
 
     def __post_init__(self) -> None:
         self.doc_rows = {doc.doc_id: row for row, doc in enumerate(self.documents)}
@@ -301,6 +302,7 @@ def save(index: CorpusIndex, root: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     remove_stale_snapshots(root, keep=name)
+    index.snapshot = name
     return final
 
 
@@ -400,7 +402,7 @@ def load(root: Path, check: bool = True) -> CorpusIndex | None:
     folder = current_snapshot(root)
     assert folder is not None
     arrays = np.load(folder / ARRAYS)
-    return CorpusIndex(
+    index = CorpusIndex(
         manifest=manifest,
         documents=load_documents(root),
         vectors=np.load(folder / VECTORS, mmap_mode="r"),
@@ -409,3 +411,5 @@ def load(root: Path, check: bool = True) -> CorpusIndex | None:
         bm25=Bm25Index.load(folder / BM25_DIR),
         **{name: arrays[name] for name in arrays.files},
     )
+    index.snapshot = folder.name
+    return index

@@ -141,13 +141,43 @@ class RagService:
         self, documents: Iterable[Document], progress: Callable[[str], None] | None = None
     ) -> CorpusIndex:
         """Add or replace documents; unchanged sentences keep their vectors."""
+        incoming = list(documents)
+        return self.update(lambda existing: merge(existing, incoming), progress)
+
+    def delete(self, doc_ids: list[str]) -> CorpusIndex:
+        gone = set(doc_ids)
+
+        def without(existing: list[Document]) -> list[Document]:
+            missing = gone - {d.doc_id for d in existing}
+            if missing:
+                raise NotFoundError(f"unknown doc_id {sorted(missing)[0]!r}")
+            return [d for d in existing if d.doc_id not in gone]
+
+        return self.update(without)
+
+    def update(
+        self,
+        change: Callable[[list[Document]], list[Document]],
+        progress: Callable[[str], None] | None = None,
+    ) -> CorpusIndex:
+        """Apply `change` to the document list and publish the result as a new snapshot.
+
+        Writers take the index folder's lock, so they run one at a time, across processes;
+        readers keep answering from the previous snapshot until the new one is swapped in."""
         with index_store.write_lock(self.root):
-            current = index_store.load(self.root)
+            current = self.latest()
             existing = current.documents if current else index_store.load_documents(self.root)
             fingerprint = current.manifest.sources_fingerprint if current else None
-            updated = self.write(merge(existing, list(documents)), current, fingerprint, progress)
+            updated = self.write(change(existing), current, fingerprint, progress)
         self.activate(updated)
         return updated
+
+    def latest(self) -> CorpusIndex | None:
+        """The snapshot on disk now: the one in memory unless another process wrote since."""
+        folder = index_store.current_snapshot(self.root)
+        if self.snapshot and folder and self.snapshot.index.snapshot == folder.name:
+            return self.snapshot.index
+        return index_store.load(self.root)
 
     def write(
         self,
@@ -157,7 +187,7 @@ class RagService:
         progress: Callable[[str], None] | None,
     ) -> CorpusIndex:
         if not documents:
-            raise QueryError("nothing to index: no documents were loaded")
+            raise QueryError("the index needs at least one document")
         built = index_store.build(
             documents, self.spec, self.embedder, previous, fingerprint, progress
         )

@@ -1,0 +1,89 @@
+"""Document endpoints: list and read; add, replace and delete behind the write key."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Depends, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from api.guards import require_read, require_write
+from api.schemas import DocumentIn, DocumentOut, DocumentSummary, WriteResult, error_responses
+from rag.documents import Document, make_document, parse_file
+from rag.index import CorpusIndex
+from rag.service import RagService
+
+router = APIRouter(prefix="/documents", tags=["documents"])
+WRITE = {"dependencies": [Depends(require_write)], "responses": error_responses(403, 409, 415)}
+
+
+class Conflict(Exception):
+    """A create that would overwrite; the message says to use PUT."""
+
+
+def svc(request: Request) -> RagService:
+    return request.app.state.service
+
+
+def written(docs: list[Document], index: CorpusIndex) -> WriteResult:
+    return WriteResult(
+        documents=[DocumentSummary.of(d) for d in docs],
+        index_documents=index.manifest.documents,
+        index_chunks=index.manifest.chunks,
+    )
+
+
+def from_body(body: DocumentIn, doc_id: str | None = None) -> Document:
+    derived = "doc-" + hashlib.sha256(body.text.encode()).hexdigest()[:16]
+    return make_document(doc_id or body.id or derived, body.text, body.title, body.metadata)
+
+
+async def store(service: RagService, docs: list[Document], create: bool) -> CorpusIndex:
+    if create:
+        taken = [d.doc_id for d in docs if d.doc_id in service.current().index.doc_rows]
+        if taken:
+            raise Conflict(f"doc_id {taken[0]!r} exists; PUT /documents/{taken[0]} replaces it")
+    return await run_in_threadpool(service.ingest, docs)
+
+
+@router.get("", response_model=list[DocumentSummary], dependencies=[Depends(require_read)])
+def list_documents(request: Request) -> list[DocumentSummary]:
+    return [DocumentSummary.of(d) for d in svc(request).documents()]
+
+
+@router.get("/{doc_id}", response_model=DocumentOut, dependencies=[Depends(require_read)])
+def get_document(doc_id: str, request: Request) -> DocumentOut:
+    return DocumentOut.of(svc(request).document(doc_id))
+
+
+@router.post("", status_code=201, response_model=WriteResult, **WRITE)
+async def add_document(body: DocumentIn, request: Request) -> WriteResult:
+    """Add one document from JSON. Existing ids are refused with 409 (use PUT to replace)."""
+    doc = from_body(body)
+    return written([doc], await store(svc(request), [doc], create=True))
+
+
+@router.post("/upload", status_code=201, response_model=WriteResult, **WRITE)
+async def upload_documents(file: UploadFile, request: Request) -> WriteResult:
+    """Add the documents in one file (.txt .md .html .json .jsonl); 415 for other types."""
+    docs = parse_file(file.filename or "upload.txt", await file.read(), source=None)
+    return written(docs, await store(svc(request), docs, create=True))
+
+
+@router.put("/{doc_id}", response_model=WriteResult, **WRITE)
+async def put_document(
+    doc_id: str, body: DocumentIn, request: Request, response: Response
+) -> WriteResult:
+    """Replace the document (or create it under this id)."""
+    service = svc(request)
+    doc = from_body(body, doc_id)
+    if doc.doc_id not in service.current().index.doc_rows:
+        response.status_code = 201
+    return written([doc], await store(service, [doc], create=False))
+
+
+@router.delete("/{doc_id}", response_model=WriteResult, **WRITE)
+async def delete_document(doc_id: str, request: Request) -> WriteResult:
+    service = svc(request)
+    doc = service.document(doc_id)
+    return written([doc], await run_in_threadpool(service.delete, [doc_id]))

@@ -1,0 +1,122 @@
+"""What stands between a client and the service: API keys, body size, rate limits."""
+
+from __future__ import annotations
+
+import hmac
+import math
+import threading
+import time
+from collections import OrderedDict
+
+from fastapi import HTTPException, Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag.config import Settings
+
+UNMETERED = {"/health", "/ready", "/metrics"}
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else ""
+
+
+def check_key(request: Request, settings: Settings, write: bool) -> None:
+    """Writes need the key (or an explicit opt-out); reads only when protect_reads is set."""
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    if key is None:
+        if write and not settings.allow_unauthenticated_writes:
+            raise HTTPException(
+                403,
+                "writes are disabled: set RAG_API_KEY, or RAG_ALLOW_UNAUTHENTICATED_WRITES=true",
+            )
+        return
+    if not write and not settings.protect_reads:
+        return
+    if not hmac.compare_digest(bearer_token(request).encode(), key.encode()):
+        raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_write(request: Request) -> None:
+    check_key(request, request.app.state.service.settings, write=True)
+
+
+def require_read(request: Request) -> None:
+    check_key(request, request.app.state.service.settings, write=False)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse bodies over `max_bytes` with 413, by header or by counting what arrives."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            await self.too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def counting() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counting, send)
+        except BodyTooLarge:
+            await self.too_large(scope, receive, send)
+
+    async def too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = {"error": f"request body is over the limit of {self.max_bytes} bytes"}
+        await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+class RateLimiter:
+    """A token bucket per client: `per_minute` requests, refilled evenly over the minute."""
+
+    def __init__(self, per_minute: int, max_clients: int = 10_000) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.max_clients = max_clients
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def wait_seconds(self, client: str) -> float:
+        """0 when the request may go ahead, else how long until it could."""
+        now = time.monotonic()
+        with self.lock:
+            tokens, stamp = self.buckets.pop(client, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+            self.buckets[client] = (tokens - 1 if tokens >= 1 else tokens, now)
+            while len(self.buckets) > self.max_clients:
+                self.buckets.popitem(last=False)
+        return wait
+
+
+def rate_limit_response(limiter: RateLimiter, request: Request) -> JSONResponse | None:
+    if request.url.path in UNMETERED:
+        return None
+    client = bearer_token(request) or (request.client.host if request.client else "unknown")
+    wait = limiter.wait_seconds(client)
+    if wait <= 0:
+        return None
+    return JSONResponse(
+        {"error": "rate limit exceeded; retry later"},
+        status_code=429,
+        headers={"Retry-After": str(math.ceil(wait))},
+    )

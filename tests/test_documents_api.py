@@ -1,0 +1,181 @@
+"""Writes over HTTP: keys, create/replace/delete, uploads, limits, rate limits, observability."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from rag.config import Settings
+from rag.service import RagService
+from tests.conftest import EXAMPLE_QUESTION, SEED_DIR, SEED_ID
+
+KEY = {"Authorization": "Bearer s3cret"}
+TESLA = {
+    "id": "tesla-berlin",
+    "title": "Tesla in Berlin",
+    "text": "Tesla opened a factory near Berlin in March 2022. It employs 12,000 people.",
+}
+
+
+@pytest.fixture()
+def writable(tmp_path: Path, embedder) -> RagService:
+    sources = tmp_path / "articles"
+    shutil.copytree(SEED_DIR, sources)
+    settings = Settings(
+        index_dir=tmp_path / "index", sources=[sources], api_key="s3cret", max_body_bytes=20_000
+    )
+    return RagService.open(settings, embedder)
+
+
+@pytest.fixture()
+def api(writable: RagService):
+    with TestClient(create_app(writable)) as client:
+        yield client
+
+
+def test_writes_are_off_without_a_configured_key(client) -> None:
+    response = client.post("/documents", json=TESLA)
+    assert response.status_code == 403 and "RAG_API_KEY" in response.json()["error"]
+
+
+def test_wrong_or_missing_key_is_401(api) -> None:
+    assert api.post("/documents", json=TESLA).status_code == 401
+    wrong = api.post("/documents", json=TESLA, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+
+
+def test_create_read_ask_replace_delete(api) -> None:
+    created = api.post("/documents", json=TESLA, headers=KEY)
+    assert created.status_code == 201 and created.json()["index_documents"] == 2
+    assert api.get("/documents/tesla-berlin").json()["text"] == TESLA["text"]
+    answer = api.post("/ask", json={"question": "When did Tesla open the Berlin factory?"}).json()
+    assert answer["answerable"] and "2022" in answer["answer"]
+    assert answer["citations"][0]["doc_id"] == "tesla-berlin"
+    again = api.post("/documents", json=TESLA, headers=KEY)
+    assert again.status_code == 409 and "PUT" in again.json()["error"]
+    replaced = api.put(
+        "/documents/tesla-berlin",
+        headers=KEY,
+        json={"title": "Tesla in Berlin", "text": "Tesla closed nothing in 2023."},
+    )
+    assert replaced.status_code == 200
+    assert api.get("/documents/tesla-berlin").json()["text"] == "Tesla closed nothing in 2023."
+    created_by_put = api.put("/documents/new-one", headers=KEY, json={"text": "Fresh text."})
+    assert created_by_put.status_code == 201
+    deleted = api.delete("/documents/tesla-berlin", headers=KEY)
+    assert deleted.status_code == 200 and deleted.json()["index_documents"] == 2
+    assert api.get("/documents/tesla-berlin").status_code == 404
+    assert api.delete("/documents/tesla-berlin", headers=KEY).status_code == 404
+    assert api.post("/ask", json={"question": EXAMPLE_QUESTION}).json()["answer"] == "2023"
+
+
+def test_id_is_derived_when_missing_and_unsafe_ids_refused(api) -> None:
+    created = api.post("/documents", json={"text": "An article without an id."}, headers=KEY)
+    assert created.json()["documents"][0]["doc_id"].startswith("doc-")
+    for bad in ["..%2F..%2Fetc", ".hidden", "a b"]:
+        response = api.put(f"/documents/{bad}", json={"text": "x"}, headers=KEY)
+        assert response.status_code in (404, 422), bad
+        assert response.json()["error"]
+
+
+def test_uploads_by_type(api) -> None:
+    txt = api.post(
+        "/documents/upload",
+        headers=KEY,
+        files={"file": ("ev-news.txt", b"EV news\n\nBYD sold 3 million cars.")},
+    )
+    assert txt.status_code == 201 and txt.json()["documents"][0]["doc_id"] == "ev-news"
+    legacy = api.post(
+        "/documents/upload",
+        headers=KEY,
+        files={"file": ("cafe.txt", "Café owners – 5% more".encode("cp1252"))},
+    )
+    assert legacy.status_code == 201
+    assert api.get("/documents/cafe").json()["text"] == "Café owners – 5% more"
+    records = "\n".join(json.dumps({"id": f"r{i}", "text": f"Record {i}."}) for i in range(3))
+    jsonl = api.post("/documents/upload", headers=KEY, files={"file": ("batch.jsonl", records)})
+    assert [d["doc_id"] for d in jsonl.json()["documents"]] == ["r0", "r1", "r2"]
+    pdf = api.post("/documents/upload", headers=KEY, files={"file": ("a.pdf", b"%PDF-1.7")})
+    assert pdf.status_code == 415 and ".txt" in pdf.json()["error"]
+    broken = api.post("/documents/upload", headers=KEY, files={"file": ("b.json", b"{oops")})
+    assert broken.status_code == 422 and "malformed JSON" in broken.json()["error"]
+    huge = api.post("/documents/upload", headers=KEY, files={"file": ("big.txt", b"x" * 30_000)})
+    assert huge.status_code == 413 and "limit" in huge.json()["error"]
+    assert api.get("/health").json()["documents"] == 6
+
+
+def test_script_in_a_document_is_stored_as_text(api) -> None:
+    text = 'Breaking <script>alert("x")</script> news about batteries.'
+    api.put("/documents/xss", json={"text": text}, headers=KEY)
+    assert api.get("/documents/xss").json()["text"] == text
+    page_script = api.get("/static/chat.js").text
+    assert "innerHTML" not in page_script  # the page inserts document text as text nodes only
+
+
+def test_reads_can_be_protected(writable: RagService) -> None:
+    settings = writable.settings.model_copy(update={"protect_reads": True})
+    writable.settings = settings
+    with TestClient(create_app(writable)) as client:
+        assert client.post("/ask", json={"question": EXAMPLE_QUESTION}).status_code == 401
+        assert client.get("/documents").status_code == 401
+        assert client.post("/ask", json={"question": EXAMPLE_QUESTION}, headers=KEY).json()[
+            "answer"
+        ]
+        assert client.get("/health").status_code == 200  # liveness stays open
+
+
+def test_rate_limit_is_off_by_default_and_429s_when_set(client, writable) -> None:
+    assert all(client.get("/search", params={"q": "cars"}).status_code == 200 for _ in range(30))
+    limited = writable.settings.model_copy(update={"rate_limit_per_minute": 3})
+    with TestClient(create_app(writable, limited)) as api:
+        codes = [api.get("/search", params={"q": "cars"}).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        refused = api.get("/search", params={"q": "cars"})
+        assert int(refused.headers["retry-after"]) >= 1 and refused.json()["error"]
+        other = api.get("/search", params={"q": "cars"}, headers=KEY)  # another client
+        assert other.status_code == 200
+        assert api.get("/health").status_code == 200
+
+
+def test_metrics_ready_and_request_ids(client, caplog) -> None:
+    with caplog.at_level("INFO", logger="rag.access"):
+        response = client.post(
+            "/ask", json={"question": EXAMPLE_QUESTION}, headers={"X-Request-ID": "abc123"}
+        )
+    assert response.headers["x-request-id"] == "abc123"
+    logged = [r for r in caplog.records if getattr(r, "fields", {}).get("request_id") == "abc123"]
+    assert logged and logged[0].fields["status"] == 200 and logged[0].fields["path"] == "/ask"
+    metrics = client.get("/metrics").text
+    assert 'rag_requests_total{method="POST",route="/ask",status="200"}' in metrics
+    assert 'rag_answers_total{answerable="true",mode="extractive"}' in metrics
+    assert 'rag_index_size{kind="documents"} 1.0' in metrics
+    assert "rag_request_seconds_bucket" in metrics
+    assert client.get("/ready").json() == {"ready": True}
+
+
+def test_queries_keep_answering_while_writers_queue(api) -> None:
+    errors: list[str] = []
+
+    def write(n: int) -> None:
+        response = api.put(
+            f"/documents/w{n}", json={"text": f"Writer {n} wrote on May {n}, 2024."}, headers=KEY
+        )
+        if response.status_code not in (200, 201):
+            errors.append(response.text)
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in writers:
+        thread.start()
+    answers = [api.post("/ask", json={"question": EXAMPLE_QUESTION}).json() for _ in range(20)]
+    for thread in writers:
+        thread.join()
+    assert errors == []
+    assert all(a["answer"] == "2023" for a in answers)
+    listed = {d["doc_id"] for d in api.get("/documents").json()}
+    assert {f"w{n}" for n in range(4)} <= listed and SEED_ID in listed
