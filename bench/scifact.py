@@ -1,6 +1,6 @@
 """BEIR SciFact: nDCG@10 of the project's retrieval beside plain dense, BM25 and their fusion.
 
-    python -m bench.scifact --data ../shared/data/scifact
+python -m bench.scifact --data ../shared/data/scifact
 """
 
 from __future__ import annotations

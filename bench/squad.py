@@ -33,10 +33,10 @@ from bench.common import (
     sample,
     save_results,
 )
-from rag import index as index_store
 from rag.answer import CONFIDENCE_WEIGHTS
 from rag.config import Settings
 from rag.evaluation import contains_any, normalize, token_f1
+from rag.index import build
 from rag.service import AskResult, RagService
 
 SIGNALS = list(k for k in CONFIDENCE_WEIGHTS if k != "bias")
@@ -99,8 +99,8 @@ def abstention(full: RagService, documents, questions: list[Question], per_side:
         Settings(index_dir=OUT / "squad-half-unused", sources=[], answer_threshold=0.0),
         full.embedder,
     )
-    previous = full.current().index
-    half.activate(index_store.build(half_docs, full.spec, full.embedder, previous))
+    reusable = full.current().index.segments
+    half.activate(build(half_docs, full.spec, full.embedder, reusable))
     inside = sample([q for q in questions if q.group % 2 == 0], per_side, seed=1)
     outside = sample([q for q in questions if q.group % 2 == 1], per_side, seed=2)
     asked = inside + outside

@@ -81,7 +81,9 @@ class ExtractiveAnswerer:
 
     def run(self, retrieval: Retrieval) -> Answer:
         kind = answer_type(retrieval.question)
-        weights = dict(zip(retrieval.terms, self.index.bm25.idf(retrieval.terms), strict=True))
+        weights = dict(
+            zip(retrieval.terms, self.index.idf(retrieval.terms, prior_docs=1000), strict=True)
+        )
         evidence = self.rank_sentences(retrieval, kind, weights)
         if not evidence:
             return Answer(None, False, 0.0, kind, [], None, {})

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from rag import index as index_store
+from rag import store
 from rag.config import Settings
 from rag.documents import load_paths
 from rag.service import NotFoundError, QueryError, RagService
@@ -43,7 +43,7 @@ def say(message: str) -> None:
 def open_service(settings: Settings) -> RagService:
     try:
         return RagService.open(settings, progress=say)
-    except (index_store.IndexStoreError, QueryError, RuntimeError) as error:
+    except (store.IndexStoreError, QueryError, RuntimeError) as error:
         say(f"error: {error}")
         raise typer.Exit(2) from None
 
@@ -199,8 +199,8 @@ def verify(index: IndexOption = None) -> None:
     """Check every file of the current snapshot against the manifest's checksums."""
     root = settings_for(index).index_dir
     try:
-        problems = index_store.verify(root)
-    except index_store.IndexStoreError as error:
+        problems = store.verify(root)
+    except store.IndexStoreError as error:
         problems = [str(error)]
     if problems:
         for problem in problems:

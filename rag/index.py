@@ -1,23 +1,19 @@
 """The index: documents, their chunk and sentence spans, sentence vectors in FAISS, and BM25.
 
-An index lives in a folder as immutable snapshots. A write builds a new snapshot in a temp
-folder, renames it into place, then atomically replaces the `CURRENT` pointer; a crash at any
-point leaves the previous snapshot in force, and readers never see a partial one.
+An index is a list of immutable segments, as in Lucene: a write adds one small segment (and
+marks replaced or deleted documents of older segments as deleted) instead of rebuilding the
+whole; small segments are merged now and then, carrying their vectors over. Queries see one
+corpus: rows are numbered across segments, and BM25 uses the collection's statistics.
+Persistence is in `rag.store`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
-import os
-import shutil
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import faiss
 import numpy as np
@@ -25,21 +21,11 @@ import numpy as np
 from rag.chunking import Chunker
 from rag.documents import Document
 from rag.embeddings import Embedder
-from rag.lexical import Bm25Index
+from rag.lexical import Bm25Index, lucene_idf
 
-FORMAT_VERSION = 2
-POINTER = "CURRENT"
-ARRAYS = "spans.npz"
-VECTORS = "vectors.npy"
-TITLE_VECTORS = "titles.npy"
-DENSE = "dense.faiss"
-BM25_DIR = "bm25"
-DOCUMENTS = "documents.jsonl"
-MANIFEST = "manifest.json"
-
-
-class IndexStoreError(RuntimeError):
-    """A problem with an index on disk; the message says what to run."""
+FORMAT_VERSION = 3
+# Beyond this many segments the newest are merged whatever their sizes.
+MAX_SEGMENTS = 12
 
 
 @dataclass(frozen=True)
@@ -51,46 +37,13 @@ class IndexSpec:
     chunk_overlap: int
 
 
-@dataclass
-class Manifest:
-    format_version: int
-    spec: IndexSpec
-    dimension: int
-    dense_index: str
-    documents: int
-    chunks: int
-    sentences: int
-    sources_fingerprint: str | None
-    created_at: float
-    files: dict[str, str] = field(default_factory=dict)
+@dataclass(eq=False)
+class Segment:
+    """Documents cut, embedded and indexed together; never changed once built."""
 
-    @classmethod
-    def from_json(cls, data: dict) -> Manifest:
-        known = IndexSpec.__dataclass_fields__
-        spec = IndexSpec(**{k: v for k, v in data["spec"].items() if k in known})
-        return cls(**{**data, "spec": spec})
-
-    def stale_reasons(self, spec: IndexSpec, sources_fingerprint: str | None) -> list[str]:
-        reasons = []
-        if self.format_version != FORMAT_VERSION:
-            reasons.append(f"format version {self.format_version} != {FORMAT_VERSION}")
-        for name, want in asdict(spec).items():
-            have = getattr(self.spec, name)
-            if have != want:
-                reasons.append(f"{name} changed ({have!r} -> {want!r})")
-        if sources_fingerprint is not None and sources_fingerprint != self.sources_fingerprint:
-            reasons.append("source files changed")
-        return reasons
-
-
-@dataclass
-class CorpusIndex:
-    """Everything a query needs, in memory (vectors may be memory-mapped)."""
-
-    manifest: Manifest
     documents: list[Document]
     chunk_doc: np.ndarray  # int32 [chunks] -> row in documents
-    chunk_start: np.ndarray  # int64 [chunks]
+    chunk_start: np.ndarray  # int64 [chunks]: offsets into the document's text
     chunk_end: np.ndarray
     chunk_sent_lo: np.ndarray  # int64 [chunks]: sentences of chunk c are lo[c]:hi[c]
     chunk_sent_hi: np.ndarray
@@ -98,44 +51,38 @@ class CorpusIndex:
     sent_start: np.ndarray  # int64 [sentences]
     sent_end: np.ndarray
     sent_keys: np.ndarray  # S20 [sentences]: hash of the embedded text, to reuse vectors
-    vectors: np.ndarray  # float32 [sentences, dim]
+    vectors: np.ndarray  # float32 [sentences, dim] (may be memory-mapped)
     title_keys: np.ndarray  # S20 [documents]
     title_vectors: np.ndarray  # float32 [documents, dim]: a sentence's story, at query time
     dense: faiss.Index
     bm25: Bm25Index
-    doc_rows: dict[str, int] = field(init=False)
-    snapshot: str = ""  # folder name once saved or loaded
+    name: str = ""  # folder name once saved or loaded
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256, once saved
 
-    def __post_init__(self) -> None:
-        self.doc_rows = {doc.doc_id: row for row, doc in enumerate(self.documents)}
+    @cached_property
+    def doc_ids(self) -> frozenset[str]:
+        return frozenset(doc.doc_id for doc in self.documents)
 
-    def chunk_id(self, chunk: int) -> str:
-        doc = self.documents[self.chunk_doc[chunk]]
-        first = int(np.searchsorted(self.chunk_doc, self.chunk_doc[chunk]))
-        return f"{doc.doc_id}#{chunk - first}"
-
-    def chunk_text(self, chunk: int) -> str:
-        doc = self.documents[self.chunk_doc[chunk]]
-        return doc.text[self.chunk_start[chunk] : self.chunk_end[chunk]]
-
-    def sentence_text(self, sentence: int) -> str:
-        doc = self.documents[self.chunk_doc[self.sent_chunk[sentence]]]
-        return doc.text[self.sent_start[sentence] : self.sent_end[sentence]]
+    @cached_property
+    def known_vectors(self) -> dict[bytes, np.ndarray]:
+        """Vector by text key, sentences and titles alike (built once, on first reuse)."""
+        known = dict(zip(self.title_keys.tolist(), self.title_vectors, strict=True))
+        known.update(zip(self.sent_keys.tolist(), self.vectors, strict=True))
+        return known
 
 
-def sentence_key(model: str, text: str) -> bytes:
+def text_key(model: str, text: str) -> bytes:
     return hashlib.sha1(f"{model}\x00{text}".encode()).digest()
 
 
-def build(
+def build_segment(
     documents: list[Document],
     spec: IndexSpec,
     embedder: Embedder,
-    previous: CorpusIndex | None = None,
-    sources_fingerprint: str | None = None,
+    reusable: list[Segment] = (),
     progress: Callable[[str], None] | None = None,
-) -> CorpusIndex:
-    """Cut, embed and index; vectors of sentences that `previous` already embedded are reused."""
+) -> Segment:
+    """Cut, embed and index; texts a `reusable` segment already embedded keep their vectors."""
     chunker = Chunker(spec.chunk_size, spec.chunk_overlap)
     chunk_doc, chunk_start, chunk_end, sent_chunk, sent_start, sent_end = ([] for _ in range(6))
     chunk_texts, sent_texts = [], []
@@ -159,45 +106,16 @@ def build(
     hi = np.searchsorted(sent_chunk_arr, np.arange(n_chunks), side="right")
     hi = np.where(hi > lo, hi, np.minimum(lo + 1, len(sent_chunk_arr)))  # never empty
 
-    keys = np.array([sentence_key(spec.model, text) for text in sent_texts], dtype="S20")
+    keys = np.array([text_key(spec.model, text) for text in sent_texts], dtype="S20")
     titles = [doc.title for doc in documents]
-    title_keys = np.array([sentence_key(spec.model, title) for title in titles], dtype="S20")
-    same_model = previous is not None and previous.manifest.spec.model == spec.model
-    vectors = embed_with_cache(
-        sent_texts,
-        keys,
-        embedder,
-        previous.sent_keys if same_model else None,
-        previous.vectors if same_model else None,
-        "sentences",
-        progress,
-    )
-    title_vectors = embed_with_cache(
-        titles,
-        title_keys,
-        embedder,
-        previous.title_keys if same_model else None,
-        previous.title_vectors if same_model else None,
-        "titles",
-        progress,
-    )
+    title_keys = np.array([text_key(spec.model, title) for title in titles], dtype="S20")
+    vectors = embed_with_cache(sent_texts, keys, embedder, reusable, "sentences", progress)
+    title_vectors = embed_with_cache(titles, title_keys, embedder, reusable, "titles", progress)
     if progress:
         progress(f"indexing {len(sent_texts)} sentences and {n_chunks} chunks")
     dense = faiss.IndexFlatIP(embedder.dimension)
     dense.add(vectors)
-    manifest = Manifest(
-        format_version=FORMAT_VERSION,
-        spec=spec,
-        dimension=embedder.dimension,
-        dense_index="IndexFlatIP",
-        documents=len(documents),
-        chunks=n_chunks,
-        sentences=len(sent_texts),
-        sources_fingerprint=sources_fingerprint,
-        created_at=time.time(),
-    )
-    return CorpusIndex(
-        manifest=manifest,
+    return Segment(
         documents=list(documents),
         chunk_doc=np.asarray(chunk_doc, dtype=np.int32),
         chunk_start=np.asarray(chunk_start, dtype=np.int64),
@@ -220,22 +138,19 @@ def embed_with_cache(
     texts: list[str],
     keys: np.ndarray,
     embedder: Embedder,
-    known_keys: np.ndarray | None,
-    known_vectors: np.ndarray | None,
+    reusable: list[Segment],
     what: str,
     progress: Callable[[str], None] | None,
 ) -> np.ndarray:
-    """Vectors for `texts`, copying those whose key is already known instead of embedding."""
+    """Vectors for `texts`, copied from `reusable` segments where the key is known."""
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    todo = list(range(len(texts)))
-    if known_keys is not None and known_vectors is not None and len(known_keys):
-        known = {key: row for row, key in enumerate(known_keys.tolist())}
-        hits = [(i, known[k]) for i, k in enumerate(keys.tolist()) if k in known]
-        if hits:
-            new_rows, old_rows = (list(rows) for rows in zip(*hits, strict=True))
-            vectors[new_rows] = known_vectors[old_rows]
-        cached = {i for i, _ in hits}
-        todo = [i for i in todo if i not in cached]
+    todo = []
+    for i, key in enumerate(keys.tolist()):
+        found = next((s.known_vectors[key] for s in reusable if key in s.known_vectors), None)
+        if found is None:
+            todo.append(i)
+        else:
+            vectors[i] = found
     if progress:
         progress(f"embedding {len(todo)} new {what} ({len(texts) - len(todo)} reused)")
     if todo:
@@ -245,171 +160,238 @@ def embed_with_cache(
     return vectors
 
 
-# --- persistence -------------------------------------------------------------------------
+class RowStack:
+    """Rows of several arrays, addressed as if they were one (no copy of the big ones)."""
+
+    def __init__(self, parts: list[np.ndarray]) -> None:
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        if len(self.parts) == 1:
+            return np.asarray(self.parts[0][rows])
+        part = np.searchsorted(self.offsets, rows, side="right") - 1
+        out = np.empty((len(rows), self.parts[0].shape[1]), dtype=np.float32)
+        for p in np.unique(part):
+            mask = part == p
+            out[mask] = self.parts[p][rows[mask] - self.offsets[p]]
+        return out
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass
+class Manifest:
+    """What a committed index holds; stored as the commit file that `CURRENT` names."""
+
+    format_version: int
+    spec: IndexSpec
+    dimension: int
+    dense_index: str
+    documents: int  # live ones
+    chunks: int
+    sentences: int
+    sources_fingerprint: str | None
+    created_at: float
+    segments: list[SegmentEntry] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Manifest:
+        known = IndexSpec.__dataclass_fields__
+        spec = IndexSpec(**{k: v for k, v in data["spec"].items() if k in known})
+        segments = [SegmentEntry(**entry) for entry in data.get("segments", [])]
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**fields, "spec": spec, "segments": segments})
+
+    def stale_reasons(self, spec: IndexSpec) -> list[str]:
+        """Why the stored vectors or chunks cannot serve `spec` (empty when they can)."""
+        reasons = []
+        if self.format_version != FORMAT_VERSION:
+            reasons.append(f"format version {self.format_version} != {FORMAT_VERSION}")
+        for name in IndexSpec.__dataclass_fields__:
+            have, want = getattr(self.spec, name), getattr(spec, name)
+            if have != want:
+                reasons.append(f"{name} changed ({have!r} -> {want!r})")
+        return reasons
 
 
-def snapshot_files(folder: Path) -> Iterator[Path]:
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name != MANIFEST:
-            yield path
+@dataclass
+class SegmentEntry:
+    name: str
+    documents: int
+    chunks: int
+    sentences: int
+    deleted: list[str] = field(default_factory=list)  # doc_ids no longer live here
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
 
 
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+@dataclass(eq=False)
+class CorpusIndex:
+    """Everything a query needs: segments seen as one corpus, minus deleted documents."""
 
+    manifest: Manifest
+    segments: list[Segment]
+    deleted: list[frozenset[str]]  # per segment
+    snapshot: str = ""  # commit name once saved or loaded
 
-@contextmanager
-def write_lock(root: Path) -> Iterator[None]:
-    """One writer at a time per index folder, across processes."""
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def save(index: CorpusIndex, root: Path) -> Path:
-    """Write a new snapshot and switch `CURRENT` to it; returns the snapshot folder."""
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"snap-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    staging = root / f".tmp-{name}"
-    staging.mkdir()
-    try:
-        write_snapshot(index, staging)
-        final = root / name
-        staging.rename(final)
-        fsync_path(root)
-        pointer_tmp = root / f".{POINTER}.{uuid.uuid4().hex[:8]}"
-        pointer_tmp.write_text(name + "\n")
-        fsync_path(pointer_tmp)
-        os.replace(pointer_tmp, root / POINTER)
-        fsync_path(root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    remove_stale_snapshots(root, keep=name)
-    index.snapshot = name
-    return final
-
-
-def write_snapshot(index: CorpusIndex, folder: Path) -> None:
-    with (folder / DOCUMENTS).open("w", encoding="utf-8") as handle:
-        for doc in index.documents:
-            handle.write(json.dumps(doc.to_record(), ensure_ascii=False) + "\n")
-    np.savez(
-        folder / ARRAYS,
-        chunk_doc=index.chunk_doc,
-        chunk_start=index.chunk_start,
-        chunk_end=index.chunk_end,
-        chunk_sent_lo=index.chunk_sent_lo,
-        chunk_sent_hi=index.chunk_sent_hi,
-        sent_chunk=index.sent_chunk,
-        sent_start=index.sent_start,
-        sent_end=index.sent_end,
-        sent_keys=index.sent_keys,
-        title_keys=index.title_keys,
-    )
-    np.save(folder / VECTORS, np.asarray(index.vectors))
-    np.save(folder / TITLE_VECTORS, np.asarray(index.title_vectors))
-    faiss.write_index(index.dense, str(folder / DENSE))
-    index.bm25.save(folder / BM25_DIR)
-    for path in snapshot_files(folder):
-        fsync_path(path)
-        index.manifest.files[str(path.relative_to(folder))] = file_digest(path)
-    manifest_path = folder / MANIFEST
-    manifest_path.write_text(json.dumps(asdict(index.manifest), indent=2))
-    fsync_path(manifest_path)
-
-
-def remove_stale_snapshots(root: Path, keep: str) -> None:
-    for path in root.iterdir():
-        if path.is_dir() and path.name != keep and path.name.startswith(("snap-", ".tmp-")):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def current_snapshot(root: Path) -> Path | None:
-    pointer = root / POINTER
-    if not pointer.is_file():
-        return None
-    folder = root / pointer.read_text().strip()
-    if not folder.is_dir():
-        raise IndexStoreError(
-            f"{pointer} names {folder.name}, which is missing: run `rag index rebuild`"
+    def __post_init__(self) -> None:
+        parts = self.segments
+        doc_base = np.cumsum([0] + [len(s.documents) for s in parts])
+        chunk_base = np.cumsum([0] + [len(s.chunk_doc) for s in parts])
+        sent_base = np.cumsum([0] + [len(s.sent_chunk) for s in parts])
+        self.chunk_base, self.sent_base = chunk_base, sent_base
+        self.documents = [doc for s in parts for doc in s.documents]
+        self.doc_live = np.array(
+            [
+                doc.doc_id not in gone
+                for s, gone in zip(parts, self.deleted, strict=True)
+                for doc in s.documents
+            ],
+            dtype=bool,
         )
-    return folder
+        self.doc_rows = {
+            doc.doc_id: row for row, doc in enumerate(self.documents) if self.doc_live[row]
+        }
 
+        def joined(name: str, base: np.ndarray | None = None) -> np.ndarray:
+            arrays = [
+                getattr(s, name) + (0 if base is None else base[i]) for i, s in enumerate(parts)
+            ]
+            return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
 
-def read_manifest(root: Path) -> Manifest | None:
-    folder = current_snapshot(root)
-    if folder is None:
-        return None
-    try:
-        return Manifest.from_json(json.loads((folder / MANIFEST).read_text()))
-    except (OSError, ValueError, TypeError, KeyError) as error:
-        raise IndexStoreError(
-            f"unreadable manifest in {folder} ({error}): run `rag index rebuild`"
-        ) from None
-
-
-def verify(root: Path) -> list[str]:
-    """Files whose bytes no longer match the manifest's checksums (empty when all is well)."""
-    folder = current_snapshot(root)
-    manifest = read_manifest(root)
-    if folder is None or manifest is None:
-        return [f"no index in {root}"]
-    problems = []
-    for name, digest in manifest.files.items():
-        path = folder / name
-        if not path.is_file():
-            problems.append(f"{name}: missing")
-        elif file_digest(path) != digest:
-            problems.append(f"{name}: checksum mismatch")
-    return problems
-
-
-def load_documents(root: Path) -> list[Document]:
-    """The documents of the current snapshot; readable in every format version."""
-    folder = current_snapshot(root)
-    if folder is None:
-        return []
-    with (folder / DOCUMENTS).open(encoding="utf-8") as handle:
-        return [Document(**json.loads(line)) for line in handle]
-
-
-def load(root: Path, check: bool = True) -> CorpusIndex | None:
-    """The current snapshot, or None when there is none of this format version to query."""
-    manifest = read_manifest(root)
-    if manifest is None or manifest.format_version != FORMAT_VERSION:
-        return None
-    if check and (problems := verify(root)):
-        raise IndexStoreError(
-            f"index in {root} is corrupt ({'; '.join(problems)}): run `rag index rebuild`"
+        self.chunk_doc = joined("chunk_doc", doc_base)
+        self.chunk_start, self.chunk_end = joined("chunk_start"), joined("chunk_end")
+        self.chunk_sent_lo = joined("chunk_sent_lo", sent_base)
+        self.chunk_sent_hi = joined("chunk_sent_hi", sent_base)
+        self.sent_chunk = joined("sent_chunk", chunk_base)
+        self.sent_start, self.sent_end = joined("sent_start"), joined("sent_end")
+        self.chunk_live = self.doc_live[self.chunk_doc]
+        self.vectors = RowStack([s.vectors for s in parts])
+        dimension = self.manifest.dimension
+        self.title_vectors = np.concatenate(
+            [s.title_vectors for s in parts] or [np.zeros((0, dimension), dtype=np.float32)]
         )
-    folder = current_snapshot(root)
-    assert folder is not None
-    arrays = np.load(folder / ARRAYS)
-    index = CorpusIndex(
-        manifest=manifest,
-        documents=load_documents(root),
-        vectors=np.load(folder / VECTORS, mmap_mode="r"),
-        title_vectors=np.load(folder / TITLE_VECTORS),
-        dense=faiss.read_index(str(folder / DENSE)),
-        bm25=Bm25Index.load(folder / BM25_DIR),
-        **{name: arrays[name] for name in arrays.files},
+
+    def live_documents(self) -> list[Document]:
+        return [self.documents[row] for row in self.doc_rows.values()]
+
+    def chunk_id(self, chunk: int) -> str:
+        doc = self.documents[self.chunk_doc[chunk]]
+        first = int(np.searchsorted(self.chunk_doc, self.chunk_doc[chunk]))
+        return f"{doc.doc_id}#{chunk - first}"
+
+    def chunk_text(self, chunk: int) -> str:
+        doc = self.documents[self.chunk_doc[chunk]]
+        return doc.text[self.chunk_start[chunk] : self.chunk_end[chunk]]
+
+    def sentence_text(self, sentence: int) -> str:
+        doc = self.documents[self.chunk_doc[self.sent_chunk[sentence]]]
+        return doc.text[self.sent_start[sentence] : self.sent_end[sentence]]
+
+    def search_dense(self, query_vector: np.ndarray, n: int) -> np.ndarray:
+        """Rows of the `n` sentences nearest the query, over all segments."""
+        query = query_vector.reshape(1, -1)
+        scores, rows = [], []
+        for segment, base in zip(self.segments, self.sent_base, strict=False):
+            found_scores, found = segment.dense.search(query, min(n, segment.dense.ntotal))
+            keep = found[0] >= 0
+            scores.append(found_scores[0][keep])
+            rows.append(found[0][keep] + base)
+        scores_all, rows_all = np.concatenate(scores), np.concatenate(rows)
+        return rows_all[np.argsort(-scores_all, kind="stable")[:n]]
+
+    def idf(self, terms: tuple[str, ...], prior_docs: int = 0) -> np.ndarray:
+        """Collection IDF per term, as if `prior_docs` more texts lacked it.
+
+        The prior keeps a handful of chunks from giving wild weights (in a one-article index
+        every word is "common"); in a large index it fades away. Unseen terms weigh most.
+        Deleted documents still count until their segment is merged, as in Lucene."""
+        df = sum((s.bm25.document_frequencies(terms) for s in self.segments), np.zeros(len(terms)))
+        num_docs = sum(s.bm25.num_docs for s in self.segments) + prior_docs
+        return lucene_idf(df, num_docs).astype(np.float32)
+
+    def bm25_scores(self, terms: tuple[str, ...]) -> np.ndarray:
+        """BM25 of every chunk, each segment scored with the collection's IDF."""
+        if len(self.segments) == 1:
+            return self.segments[0].bm25.scores(terms)
+        idf = self.idf(terms)
+        return np.concatenate([s.bm25.scores(terms, idf) for s in self.segments])
+
+
+def describe(
+    segments: list[Segment],
+    deleted: list[frozenset[str]],
+    spec: IndexSpec,
+    dimension: int,
+    sources_fingerprint: str | None = None,
+    created_at: float = 0.0,
+) -> CorpusIndex:
+    """The corpus made of `segments`, with a manifest that counts what is live."""
+    manifest = Manifest(
+        FORMAT_VERSION, spec, dimension, "IndexFlatIP", 0, 0, 0, sources_fingerprint, created_at
     )
-    index.snapshot = folder.name
+    index = CorpusIndex(manifest, segments, deleted)
+    manifest.documents = len(index.doc_rows)
+    manifest.chunks = int(index.chunk_live.sum())
+    manifest.sentences = int(index.chunk_live[index.sent_chunk].sum())
     return index
+
+
+def with_changes(
+    index: CorpusIndex,
+    added: list[Document],
+    removed: set[str],
+    embedder: Embedder,
+    progress: Callable[[str], None] | None = None,
+) -> CorpusIndex:
+    """`index` with `added` documents (replacing any of the same id) and `removed` ones gone.
+
+    The older segments are untouched: what changed lands in one new segment and deletion
+    marks; then the newest segments are merged while they are no bigger than the one after
+    them (sizes double, so a document is rewritten O(log n) times over its life)."""
+    spec = index.manifest.spec
+    gone = removed | {doc.doc_id for doc in added}
+    segments = list(index.segments)
+    deleted = [marks | (gone & s.doc_ids) for s, marks in zip(segments, index.deleted, strict=True)]
+    if added:
+        segments.append(build_segment(added, spec, embedder, segments, progress))
+        deleted.append(frozenset())
+    kept = [i for i, s in enumerate(segments) if s.doc_ids - deleted[i]]
+    segments, deleted = [segments[i] for i in kept], [deleted[i] for i in kept]
+    while len(segments) > 1 and (
+        live_size(segments[-2], deleted[-2]) <= live_size(segments[-1], deleted[-1])
+        or len(segments) > MAX_SEGMENTS
+    ):
+        pair, marks = segments[-2:], deleted[-2:]
+        live = [
+            d for s, m in zip(pair, marks, strict=True) for d in s.documents if d.doc_id not in m
+        ]
+        if progress:
+            progress(f"merging the {len(live)} documents of two segments")
+        segments[-2:] = [build_segment(live, spec, embedder, pair, progress)]
+        deleted[-2:] = [frozenset()]
+    manifest = index.manifest
+    return describe(
+        segments, deleted, spec, manifest.dimension, manifest.sources_fingerprint, time.time()
+    )
+
+
+def live_size(segment: Segment, deleted: frozenset[str]) -> int:
+    return len(segment.doc_ids - deleted)
+
+
+def build(
+    documents: list[Document],
+    spec: IndexSpec,
+    embedder: Embedder,
+    reusable: list[Segment] = (),
+    progress: Callable[[str], None] | None = None,
+    sources_fingerprint: str | None = None,
+) -> CorpusIndex:
+    """A one-segment index over `documents`, reusing the vectors `reusable` segments hold."""
+    segment = build_segment(documents, spec, embedder, reusable, progress)
+    return describe(
+        [segment], [frozenset()], spec, embedder.dimension, sources_fingerprint, time.time()
+    )

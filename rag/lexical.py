@@ -60,6 +60,11 @@ def query_terms(text: str) -> tuple[str, ...]:
     return tuple(tokenize([text])[0])
 
 
+def lucene_idf(df: np.ndarray | int, num_docs: int) -> np.ndarray:
+    """bm25s's default ("lucene") inverse document frequency."""
+    return np.log(1 + (num_docs - np.asarray(df) + 0.5) / (np.asarray(df) + 0.5))
+
+
 class Bm25Index:
     def __init__(self, retriever: bm25s.BM25) -> None:
         self.retriever = retriever
@@ -73,27 +78,38 @@ class Bm25Index:
         retriever.index(tokens, show_progress=False)
         return cls(retriever)
 
-    def scores(self, terms: tuple[str, ...]) -> np.ndarray:
-        """BM25 score of every indexed text for the query terms (zeros when none are known)."""
-        ids = self.retriever.get_tokens_ids(list(terms))
-        if not ids:
-            return np.zeros(self.retriever.scores["num_docs"], dtype=np.float32)
-        return self.retriever.get_scores_from_ids(ids)
+    @property
+    def num_docs(self) -> int:
+        return int(self.retriever.scores["num_docs"])
 
-    def idf(self, terms: tuple[str, ...], prior_docs: int = 1000) -> np.ndarray:
-        """Inverse document frequency per term, as if `prior_docs` more texts lacked it.
-
-        The prior keeps a handful of chunks from giving wild weights (in a one-article index
-        every word is "common"); in a large index it fades away. Unseen terms weigh most."""
-        num_docs = self.retriever.scores["num_docs"] + prior_docs
+    def document_frequencies(self, terms: tuple[str, ...]) -> np.ndarray:
         indptr = self.retriever.scores["indptr"]
         vocab = self.retriever.vocab_dict
-        values = []
-        for term in terms:
-            token = vocab.get(term)
-            df = 0 if token is None else int(indptr[token + 1] - indptr[token])
-            values.append(np.log(1 + (num_docs - df + 0.5) / (df + 0.5)))
-        return np.asarray(values, dtype=np.float32)
+        tokens = [vocab.get(term) for term in terms]
+        return np.asarray(
+            [0 if t is None else int(indptr[t + 1] - indptr[t]) for t in tokens], dtype=np.int64
+        )
+
+    def scores(self, terms: tuple[str, ...], idf: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every indexed text for the query terms (zeros when none are known).
+
+        With `idf` (one weight per term, e.g. from a larger collection this index is a part of),
+        each term's contribution is rescaled from this index's own IDF to the one given."""
+        if idf is None:
+            ids = self.retriever.get_tokens_ids(list(terms))
+            if not ids:
+                return np.zeros(self.num_docs, dtype=np.float32)
+            return self.retriever.get_scores_from_ids(ids)
+        data, indices, indptr = (self.retriever.scores[k] for k in ("data", "indices", "indptr"))
+        scores = np.zeros(self.num_docs, dtype=np.float32)
+        for term, df, weight in zip(terms, self.document_frequencies(terms), idf, strict=True):
+            if df == 0:
+                continue
+            token = self.retriever.vocab_dict[term]
+            lo, hi = indptr[token], indptr[token + 1]
+            own = lucene_idf(df, self.num_docs)
+            np.add.at(scores, indices[lo:hi], data[lo:hi] * np.float32(weight / own))
+        return scores
 
     def save(self, directory: Path) -> None:
         self.retriever.save(str(directory), show_progress=False)

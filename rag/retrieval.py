@@ -55,7 +55,7 @@ class HybridRetriever:
         """Rank chunks for `search_text` (the question, or a rewrite of it in context)."""
         terms = query_terms(search_text or question)
         index = self.index
-        bm25 = index.bm25.scores(terms)
+        bm25 = index.bm25_scores(terms)
         allowed = self.allowed_chunks(doc_ids)
         if allowed is not None:
             candidates = allowed
@@ -63,6 +63,7 @@ class HybridRetriever:
             candidates = np.union1d(
                 self.dense_candidates(query_vector), top_n(bm25, self.candidates)
             )
+            candidates = candidates[index.chunk_live[candidates]]
         if candidates.size == 0:
             return Retrieval(question, query_vector, terms, [])
         titles = index.title_vectors[index.chunk_doc[candidates]] @ query_vector
@@ -80,9 +81,7 @@ class HybridRetriever:
         return Retrieval(question, query_vector, terms, chunks)
 
     def dense_candidates(self, query_vector: np.ndarray) -> np.ndarray:
-        n = min(self.candidates * 2, self.index.dense.ntotal)
-        _, rows = self.index.dense.search(query_vector.reshape(1, -1), n)
-        rows = rows[0][rows[0] >= 0]
+        rows = self.index.search_dense(query_vector, self.candidates * 2)
         return np.unique(self.index.sent_chunk[rows])
 
     def allowed_chunks(self, doc_ids: list[str] | None) -> np.ndarray | None:

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import index as index_store
+from rag import store
 from rag.answer import Answer, ExtractiveAnswerer
 from rag.citations import Citation, cite
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from rag.conversation import Turn, search_text
 from rag.documents import Document, fingerprint_paths, load_paths
 from rag.embeddings import Embedder, shared_embedder
-from rag.index import CorpusIndex, IndexSpec
+from rag.index import CorpusIndex, IndexSpec, build, with_changes
 from rag.retrieval import HybridRetriever, Retrieval
 
 ABSTAIN_MESSAGE = (
@@ -109,90 +109,109 @@ class RagService:
     def sync_sources(
         self, progress: Callable[[str], None] | None = None, force: bool = False
     ) -> list[str]:
-        """Rebuild from the configured sources when the manifest says the index is stale.
+        """Bring the index in line with the configured source files.
 
-        `force` rebuilds from the sources alone, without reading the current snapshot (the
-        way out of a corrupt index). Returns the reasons it rebuilt (empty when fresh)."""
+        A new model, chunking or format rebuilds it all (reusing vectors it can); changed
+        source files re-index only the documents that changed. `force` rebuilds from the
+        sources alone without reading the index (the way out of a corrupt one). Returns the
+        reasons it wrote (empty when the index was fresh)."""
         sources = self.source_paths()
         fingerprint = fingerprint_paths(sources) if sources else None
-        with index_store.write_lock(self.root):
-            manifest = None if force else index_store.read_manifest(self.root)
-            current = None if force else index_store.load(self.root)
+        with store.write_lock(self.root):
+            manifest = None if force else store.read_manifest(self.root)
+            current = None if force else self.latest()
             if force:
                 reasons = ["rebuild requested"]
             elif manifest is None:
                 reasons = ["no index yet"]
             else:
-                reasons = manifest.stale_reasons(self.spec, fingerprint)
+                reasons = manifest.stale_reasons(self.spec)
             if reasons:
-                if progress:
-                    progress(f"rebuilding index in {self.root}: {'; '.join(reasons)}")
-                report = load_paths(sources)
-                for problem in report.problems:
-                    if progress:
-                        progress(f"skipped: {problem}")
-                existing = [] if manifest is None else index_store.load_documents(self.root)
+                say(progress, f"rebuilding index in {self.root}: {'; '.join(reasons)}")
+                existing = [] if manifest is None else store.load_documents(self.root)
                 kept = [d for d in existing if not from_sources(d, self.settings.sources)]
-                current = self.write(merge(kept, report.documents), current, fingerprint, progress)
+                current = self.rebuild(merge(kept, self.read_sources(progress)), current, progress)
+            elif fingerprint is not None and fingerprint != manifest.sources_fingerprint:
+                reasons = ["source files changed"]
+                say(progress, f"updating index in {self.root}: source files changed")
+                incoming = self.read_sources(progress)
+                ours = [d for d in current.live_documents() if from_sources(d, sources)]
+                before = {d.doc_id: d for d in ours}
+                added = [d for d in incoming if before.get(d.doc_id) != d]
+                removed = set(before) - {d.doc_id for d in incoming}
+                current = with_changes(current, added, removed, self.embedder, progress)
+            if reasons:
+                current.manifest.sources_fingerprint = fingerprint
+                self.publish(current)
         self.activate(current)
         return reasons
+
+    def read_sources(self, progress: Callable[[str], None] | None) -> list[Document]:
+        report = load_paths(self.source_paths())
+        for problem in report.problems:
+            say(progress, f"skipped: {problem}")
+        return report.documents
 
     def ingest(
         self, documents: Iterable[Document], progress: Callable[[str], None] | None = None
     ) -> CorpusIndex:
         """Add or replace documents; unchanged sentences keep their vectors."""
-        incoming = list(documents)
-        return self.update(lambda existing: merge(existing, incoming), progress)
+        return self.update(list(documents), set(), progress)
 
     def delete(self, doc_ids: list[str]) -> CorpusIndex:
-        gone = set(doc_ids)
-
-        def without(existing: list[Document]) -> list[Document]:
-            missing = gone - {d.doc_id for d in existing}
-            if missing:
-                raise NotFoundError(f"unknown doc_id {sorted(missing)[0]!r}")
-            return [d for d in existing if d.doc_id not in gone]
-
-        return self.update(without)
+        return self.update([], set(doc_ids))
 
     def update(
         self,
-        change: Callable[[list[Document]], list[Document]],
+        added: list[Document],
+        removed: set[str],
         progress: Callable[[str], None] | None = None,
     ) -> CorpusIndex:
-        """Apply `change` to the document list and publish the result as a new snapshot.
+        """Publish a commit with `added` (replacing same ids) and without `removed`.
 
-        Writers take the index folder's lock, so they run one at a time, across processes;
-        readers keep answering from the previous snapshot until the new one is swapped in."""
-        with index_store.write_lock(self.root):
+        Only the change is indexed (one new segment). Writers take the index folder's lock,
+        so they run one at a time, across processes; readers keep answering from the
+        previous commit until the new one is swapped in."""
+        with store.write_lock(self.root):
             current = self.latest()
-            existing = current.documents if current else index_store.load_documents(self.root)
-            fingerprint = current.manifest.sources_fingerprint if current else None
-            updated = self.write(change(existing), current, fingerprint, progress)
+            live = current.doc_rows if current else {d.doc_id: d for d in self.stored()}
+            if missing := removed - set(live):
+                raise NotFoundError(f"unknown doc_id {sorted(missing)[0]!r}")
+            if current is None or current.manifest.stale_reasons(self.spec):
+                kept = [d for d in self.stored() if d.doc_id not in removed]
+                updated = self.rebuild(merge(kept, added), current, progress)
+            else:
+                updated = with_changes(current, added, removed, self.embedder, progress)
+            self.publish(updated)
         self.activate(updated)
         return updated
 
-    def latest(self) -> CorpusIndex | None:
-        """The snapshot on disk now: the one in memory unless another process wrote since."""
-        folder = index_store.current_snapshot(self.root)
-        if self.snapshot and folder and self.snapshot.index.snapshot == folder.name:
-            return self.snapshot.index
-        return index_store.load(self.root)
+    def stored(self) -> list[Document]:
+        return store.load_documents(self.root)
 
-    def write(
+    def latest(self) -> CorpusIndex | None:
+        """The commit on disk now: the one in memory unless another process wrote since."""
+        target = store.current_commit(self.root)
+        if self.snapshot and target and self.snapshot.index.snapshot == target.name:
+            return self.snapshot.index
+        return store.load(self.root, reuse=self.snapshot.index.segments if self.snapshot else ())
+
+    def rebuild(
         self,
         documents: list[Document],
         previous: CorpusIndex | None,
-        fingerprint: str | None,
         progress: Callable[[str], None] | None,
     ) -> CorpusIndex:
+        """One fresh segment over `documents`; vectors `previous` holds are reused."""
         if not documents:
             raise QueryError("the index needs at least one document")
-        built = index_store.build(
-            documents, self.spec, self.embedder, previous, fingerprint, progress
-        )
-        index_store.save(built, self.root)
-        return built
+        reusable = previous.segments if previous else []
+        return build(documents, self.spec, self.embedder, reusable, progress)
+
+    def publish(self, index: CorpusIndex) -> None:
+        if not index.doc_rows:
+            raise QueryError("the index needs at least one document")
+        store.commit(index, self.root)
 
     def activate(self, index: CorpusIndex) -> None:
         self.snapshot = Snapshot(
@@ -282,7 +301,7 @@ class RagService:
     # --- documents -----------------------------------------------------------------------
 
     def documents(self) -> list[Document]:
-        return self.current().index.documents
+        return self.current().index.live_documents()
 
     def document(self, doc_id: str) -> Document:
         index = self.current().index
@@ -340,6 +359,11 @@ def from_sources(document: Document, sources: list[Path]) -> bool:
         return False
     path = Path(document.source).resolve()
     return any(path == s.resolve() or s.resolve() in path.parents for s in sources)
+
+
+def say(progress: Callable[[str], None] | None, message: str) -> None:
+    if progress:
+        progress(message)
 
 
 def elapsed_ms(started: float) -> float:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rag import index as index_store
+from rag import store
 from rag.config import Settings
 from rag.embeddings import Embedder
+from rag.index import FORMAT_VERSION
 from rag.service import RagService
 from tests.conftest import SEED_DIR
 
@@ -27,13 +28,13 @@ def open_service(tmp_path: Path, sources: Path, embedder: Embedder, **overrides)
 
 
 def test_manifest_describes_the_index(service: RagService) -> None:
-    manifest = index_store.read_manifest(service.root)
+    manifest = store.read_manifest(service.root)
     assert manifest is not None
     assert manifest.spec.model == "all-MiniLM-L6-v2" and manifest.dimension == 384
     assert manifest.documents == 1 and manifest.chunks >= 3 and manifest.sentences >= 18
-    assert manifest.format_version == index_store.FORMAT_VERSION
-    assert index_store.VECTORS in manifest.files and manifest.sources_fingerprint
-    assert index_store.verify(service.root) == []
+    assert manifest.format_version == FORMAT_VERSION and manifest.sources_fingerprint
+    assert [store.VECTORS in entry.files for entry in manifest.segments] == [True]
+    assert store.verify(service.root) == []
 
 
 def test_fresh_index_is_loaded_not_rebuilt(tmp_path, sources, embedder) -> None:
@@ -49,8 +50,8 @@ def test_changed_source_rebuilds_and_reuses_vectors(tmp_path, sources, embedder)
     messages: list[str] = []
     reasons = RagService(service.settings, embedder).sync_sources(messages.append)
     assert reasons == ["source files changed"]
-    assert "embedding 2 new sentences (19 reused)" in messages
-    assert index_store.read_manifest(service.root).documents == 2
+    assert "embedding 2 new sentences (0 reused)" in messages  # only the new file is indexed
+    assert store.read_manifest(service.root).documents == 2
 
 
 def test_changed_chunking_rebuilds(tmp_path, sources, embedder) -> None:
@@ -58,7 +59,7 @@ def test_changed_chunking_rebuilds(tmp_path, sources, embedder) -> None:
     changed = Settings(index_dir=service.root, sources=[sources], chunk_size=300, chunk_overlap=30)
     reasons = RagService(changed, embedder).sync_sources()
     assert reasons == ["chunk_size changed (800 -> 300)", "chunk_overlap changed (120 -> 30)"]
-    assert index_store.read_manifest(service.root).spec.chunk_size == 300
+    assert store.read_manifest(service.root).spec.chunk_size == 300
 
 
 def test_removed_source_file_leaves_the_index(tmp_path, sources, embedder) -> None:
@@ -71,40 +72,41 @@ def test_removed_source_file_leaves_the_index(tmp_path, sources, embedder) -> No
     assert [d.doc_id for d in fresh.documents()] == ["xiaomi-great-wall-electric-car"]
 
 
-def test_only_one_snapshot_and_no_temp_files_remain(tmp_path, sources, embedder) -> None:
+def test_only_files_in_force_and_no_temp_files_remain(tmp_path, sources, embedder) -> None:
     service = open_service(tmp_path, sources, embedder)
     (sources / "extra.txt").write_text("Another article.")
     RagService(service.settings, embedder).sync_sources()
+    manifest = store.read_manifest(service.root)
     names = sorted(p.name for p in service.root.iterdir())
-    assert names[0] == ".lock" and names[1] == "CURRENT" and len(names) == 3
-    assert names[2].startswith("snap-")
+    commit = store.current_commit(service.root).name
+    assert names == sorted([".lock", "CURRENT", commit] + [e.name for e in manifest.segments])
 
 
 def test_corrupt_file_is_refused_with_the_way_out(tmp_path, sources, embedder) -> None:
     service = open_service(tmp_path, sources, embedder)
-    folder = index_store.current_snapshot(service.root)
-    with (folder / index_store.VECTORS).open("r+b") as handle:
+    segment = store.read_manifest(service.root).segments[0].name
+    with (service.root / segment / store.VECTORS).open("r+b") as handle:
         handle.seek(200)
         handle.write(b"\xff\xff\xff\xff")
-    assert index_store.verify(service.root) == [f"{index_store.VECTORS}: checksum mismatch"]
-    with pytest.raises(index_store.IndexStoreError, match="rag index rebuild"):
+    assert store.verify(service.root) == [f"{segment}/{store.VECTORS}: checksum mismatch"]
+    with pytest.raises(store.IndexStoreError, match="rag index rebuild"):
         RagService(service.settings, embedder).sync_sources()
     rebuilt = RagService(service.settings, embedder)
     assert rebuilt.sync_sources(force=True) == ["rebuild requested"]
-    assert index_store.verify(service.root) == []
+    assert store.verify(service.root) == []
 
 
-def test_failed_write_keeps_the_previous_snapshot(tmp_path, sources, embedder, monkeypatch):
+def test_failed_write_keeps_the_previous_commit(tmp_path, sources, embedder, monkeypatch):
     service = open_service(tmp_path, sources, embedder)
-    before = index_store.current_snapshot(service.root)
+    before = store.current_commit(service.root)
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(index_store.faiss, "write_index", crash)
+    monkeypatch.setattr(store.faiss, "write_index", crash)
     (sources / "new.txt").write_text("Breaking: something happened.")
     with pytest.raises(OSError, match="disk full"):
         RagService(service.settings, embedder).sync_sources()
-    assert index_store.current_snapshot(service.root) == before
-    assert index_store.verify(service.root) == []
+    assert store.current_commit(service.root) == before
+    assert store.verify(service.root) == []
     assert not [p for p in service.root.iterdir() if p.name.startswith(".tmp-")]

@@ -1,0 +1,102 @@
+"""Incremental writes: one small segment per change, deletion marks, merges, one corpus view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import store
+from rag.config import Settings
+from rag.documents import make_document
+from rag.index import MAX_SEGMENTS, build
+from rag.service import NotFoundError, RagService
+
+FACTS = [
+    ("tesla", "Tesla opened a factory near Berlin in March 2022. It employs 11,000 people."),
+    ("byd", "BYD sold 3 million cars in 2023. Its headquarters are in Shenzhen."),
+    ("nio", "Nio swaps batteries in three minutes. The company was founded in 2014."),
+    ("rivian", "Rivian delivered its first pickup truck in September 2021."),
+    ("lucid", "Lucid builds its sedans in Casa Grande, Arizona."),
+]
+
+
+def documents(names=None):
+    return [make_document(n, t) for n, t in FACTS if names is None or n in names]
+
+
+@pytest.fixture()
+def service(tmp_path: Path, embedder) -> RagService:
+    return RagService(Settings(index_dir=tmp_path / "index", sources=[]), embedder)
+
+
+def test_a_write_adds_one_segment_and_leaves_the_others_untouched(service) -> None:
+    service.ingest(documents(["tesla", "byd", "nio"]))
+    first = store.read_manifest(service.root).segments[0]
+    messages: list[str] = []
+    service.ingest(documents(["rivian"]), progress=messages.append)
+    manifest = store.read_manifest(service.root)
+    assert [e.name for e in manifest.segments] == [first.name, manifest.segments[1].name]
+    assert manifest.segments[0].files == first.files  # not rewritten
+    assert "embedding 1 new sentences (0 reused)" in messages
+    assert manifest.documents == 4 and store.verify(service.root) == []
+
+
+def test_replace_and_delete_mark_the_old_rows_and_queries_skip_them(service) -> None:
+    service.ingest(documents(["tesla", "byd", "nio", "rivian"]))
+    service.ingest([make_document("byd", "BYD sold 4 million cars in 2024.")])
+    service.delete(["nio"])
+    index = service.current().index
+    assert sorted(index.doc_rows) == ["byd", "rivian", "tesla"]
+    assert store.read_manifest(service.root).segments[0].deleted == ["byd", "nio"]
+    answer = service.ask("How many cars did BYD sell?")
+    assert answer.answer == "4 million" and answer.citations[0].doc_id == "byd"
+    hits = service.search("battery swap in three minutes", top_k=5)
+    assert "nio" not in {p.doc_id for p in hits}
+    with pytest.raises(NotFoundError, match="nio"):
+        service.delete(["nio"])
+
+
+def test_many_small_writes_stay_few_segments_and_match_a_fresh_build(service, embedder) -> None:
+    for n in range(40):
+        service.ingest([make_document(f"note-{n}", f"Plant {n} opened on May {n % 28 + 1}, 2024.")])
+    index = service.current().index
+    assert len(index.segments) <= MAX_SEGMENTS
+    sizes = [len(s.documents) for s in index.segments]
+    assert sizes == sorted(sizes, reverse=True)  # older segments are the bigger ones
+    fresh = build(index.live_documents(), service.spec, embedder)
+    terms = ("plant", "may", "2024", "unknownword")
+    assert np.allclose(index.idf(terms), fresh.idf(terms))
+    query = embedder.encode(["When did plant 17 open?"])[0]
+    # same IDF; only the length normalisation differs a little (each segment's mean length)
+    scores, expected = index.bm25_scores(terms), fresh.bm25_scores(terms)
+    assert sorted(scores) == pytest.approx(sorted(expected), rel=0.02)
+    top = index.sent_chunk[index.search_dense(query, 1)[0]]
+    assert index.documents[index.chunk_doc[top]].doc_id == "note-17"
+
+
+def test_merging_reuses_vectors(service) -> None:
+    service.ingest(documents(["tesla"]))
+    messages: list[str] = []
+    service.ingest(documents(["byd"]), progress=messages.append)  # 1 + 1: merged
+    assert len(service.current().index.segments) == 1
+    assert any(m.startswith("merging the 2 documents") for m in messages)
+    assert "embedding 0 new sentences (4 reused)" in messages
+
+
+def test_a_write_from_another_process_is_seen_and_shares_loaded_segments(service, embedder):
+    service.ingest(documents(["tesla", "byd", "nio"]))
+    other = RagService(service.settings, embedder)
+    other.sync_sources()
+    other.ingest(documents(["rivian"]))
+    service.ingest(documents(["lucid"]))  # takes the lock, sees rivian, adds lucid
+    assert sorted(service.current().index.doc_rows) == ["byd", "lucid", "nio", "rivian", "tesla"]
+    assert store.verify(service.root) == []
+
+
+def test_deleting_everything_is_refused(service) -> None:
+    service.ingest(documents(["tesla"]))
+    with pytest.raises(ValueError, match="at least one document"):
+        service.delete(["tesla"])
+    assert sorted(service.current().index.doc_rows) == ["tesla"]
