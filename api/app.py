@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,11 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import documents
-from api.guards import BodyLimit, RateLimiter, rate_limit_response, require_read
-from api.observability import Metrics, observe
+from api.guards import BodyLimit, RateLimiter, require_read
+from api.observability import Metrics, Observe
 from api.openai import router as openai_router
 from api.schemas import AskRequest, Health, error_responses
 from rag.chat import ChatError
@@ -26,6 +28,8 @@ from rag.documents import DocumentError, UnsupportedFileType
 from rag.service import AskResult, NotFoundError, Passage, QueryError, RagService
 
 STATIC = Path(__file__).parent / "static"
+# /ask serialises its dataclass straight to JSON (validating it again cost more than answering)
+ASK_RESULT = TypeAdapter(AskResult)
 
 log = logging.getLogger("rag.api")
 
@@ -59,15 +63,7 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
         RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
     )
 
-    @app.middleware("http")
-    async def guard_and_observe(request: Request, call_next):
-        async def handle(request: Request):
-            if limiter and (refused := rate_limit_response(limiter, request)):
-                return refused
-            return await call_next(request)
-
-        return await observe(request, handle, metrics)
-
+    app.add_middleware(Observe, metrics=metrics, limiter=limiter)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -90,12 +86,13 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
         summary="Answer a question with citations",
         dependencies=[Depends(require_read)],
     )
-    def ask(body: AskRequest, request: Request) -> AskResult:
+    async def ask(body: AskRequest, request: Request) -> Response:
         doc_ids = body.filters.doc_ids if body.filters else None
         history = [Turn(t.role, t.content) for t in body.history or []]
-        result = svc(request).ask(body.question, body.top_k, doc_ids, history=history)
+        queued = svc(request).ask_later(body.question, body.top_k, doc_ids, history)
+        result = await asyncio.wrap_future(queued)
         metrics.record_answer(result)
-        return result
+        return Response(ASK_RESULT.dump_json(result), media_type="application/json")
 
     @app.get(
         "/search",

@@ -10,7 +10,9 @@ import uuid
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.guards import RateLimiter, rate_limit_response
 from rag.service import AskResult, RagService
 
 access_log = logging.getLogger("rag.access")
@@ -76,22 +78,43 @@ class Metrics:
         return Response(generate_latest(self.registry), media_type="text/plain; version=0.0.4")
 
 
-async def observe(request: Request, call_next, metrics: Metrics) -> Response:
-    """Give the request an id, time it, count it, and log it as one JSON line."""
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    request.state.request_id = request_id
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        response.headers["X-Request-ID"] = request_id
-        return response
-    finally:
-        elapsed = time.perf_counter() - started
+class Observe:
+    """Give each request an id, time it, count it, log it as one JSON line; apply the rate
+    limit. Plain ASGI: Starlette's BaseHTTPMiddleware cost more per request than an answer."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, limiter: RateLimiter | None) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            refused = self.limiter and rate_limit_response(self.limiter, request)
+            await (refused or self.app)(scope, receive, sending)
+        finally:
+            self.record(request, request_id, status, time.perf_counter() - started)
+
+    def record(self, request: Request, request_id: str, status: int, elapsed: float) -> None:
         route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.requests.labels(request.method, route, str(status)).inc()
-        metrics.latency.labels(route).observe(elapsed)
+        self.metrics.requests.labels(request.method, route, str(status)).inc()
+        self.metrics.latency.labels(route).observe(elapsed)
         access_log.info(
             "request",
             extra={

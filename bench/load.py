@@ -63,19 +63,25 @@ def rss_mb(pid: int) -> float:
 
 
 class Server:
-    """`rag serve` on a fresh copy of the seed index, writes enabled by key."""
+    """A server process on 127.0.0.1: by default `rag serve` on a fresh copy of the seed index,
+    writes enabled by key."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self, workdir: Path, command: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
+        self.started = time.monotonic()
         env = {
             **os.environ,
             "RAG_INDEX_DIR": str(workdir / "index"),
             "RAG_API_KEY": KEY,
             "RAG_SOURCES": f'["{ROOT / "seeds" / "articles"}"]',
             "HF_HUB_OFFLINE": "1",
+            **(env or {}),
         }
+        command = command or [sys.executable, "-m", "rag.cli", "serve"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--port", str(self.port)],
+            [*command, "--port", str(self.port)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -83,14 +89,15 @@ class Server:
         )
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 180) -> None:
+    def wait_ready(self, timeout: float = 600, path: str = "/ready") -> float:
+        """Seconds from launch to ready."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("rag serve exited before it was ready")
             try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
+                if httpx.get(f"{self.url}{path}", timeout=1).status_code == 200:
+                    return time.monotonic() - self.started
             except httpx.TransportError:
                 pass
             time.sleep(0.3)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from rag.config import DEFAULT_MODEL
 
+T = TypeVar("T")
 PACKAGED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 
 
@@ -57,3 +63,54 @@ class Embedder:
 def shared_embedder(model: str = DEFAULT_MODEL, batch_size: int = 64) -> Embedder:
     """One loaded model per process: loading costs seconds and hundreds of MB."""
     return Embedder(model, batch_size)
+
+
+class QueryBatcher:
+    """Encodes concurrent queries together: one model call for all that are waiting.
+
+    One worker thread drains the queue: an idle service encodes a lone query at once (no
+    waiting for company), a busy one gets batches as large as the backlog (up to
+    `max_batch`). A job may carry a `then` step (retrieval and answer) that the worker runs
+    on the fresh vector, so callers on an event loop only await a future."""
+
+    def __init__(self, embedder: Embedder, max_batch: int = 64) -> None:
+        self.embedder = embedder
+        self.max_batch = max_batch
+        self.pending: queue.SimpleQueue[tuple[str, Callable | None, Future]] = queue.SimpleQueue()
+        self.worker = threading.Thread(target=self.run, name="query-batcher", daemon=True)
+        self.worker.start()
+
+    def submit(self, text: str, then: Callable[[np.ndarray], T] | None = None) -> Future:
+        """A future of `then(vector)`, or of the vector itself."""
+        future: Future = Future()
+        self.pending.put((text, then, future))
+        return future
+
+    def encode(self, text: str) -> np.ndarray:
+        return self.submit(text).result()
+
+    def run(self) -> None:
+        while True:
+            batch = [self.pending.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self.pending.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                vectors = self.embedder.encode([text for text, _, _ in batch])
+            except Exception as error:  # every waiter hears about it; the worker lives on
+                for _, _, future in batch:
+                    future.set_exception(error)
+                continue
+            for (_, then, future), vector in zip(batch, vectors, strict=True):
+                try:
+                    future.set_result(vector if then is None else then(vector))
+                except Exception as error:
+                    future.set_exception(error)
+
+
+@lru_cache(maxsize=4)
+def shared_batcher(embedder: Embedder) -> QueryBatcher:
+    """One batching worker per loaded model, however many services use it."""
+    return QueryBatcher(embedder)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rag.citations import Citation, cite
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from rag.conversation import Turn, search_text
 from rag.documents import Document, fingerprint_paths, load_paths
-from rag.embeddings import Embedder, shared_embedder
+from rag.embeddings import Embedder, shared_batcher, shared_embedder
 from rag.index import CorpusIndex, IndexSpec, build, with_changes
 from rag.retrieval import HybridRetriever, Retrieval
 
@@ -82,6 +83,7 @@ class RagService:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.embedder = embedder or shared_embedder(settings.model, settings.embed_batch_size)
+        self.queries = shared_batcher(self.embedder)
         self.spec = IndexSpec(settings.model, settings.chunk_size, settings.chunk_overlap)
         self.snapshot: Snapshot | None = None
 
@@ -245,7 +247,7 @@ class RagService:
         timings = {}
         started = time.perf_counter()
         if query_vector is None:
-            query_vector = self.embedder.encode([text])[0]
+            query_vector = self.queries.encode(text)
         timings["embed"] = elapsed_ms(started)
         started = time.perf_counter()
         retrieval = snapshot.retriever.run(question, query_vector, top_k, doc_ids, text)
@@ -292,6 +294,28 @@ class RagService:
             timings_ms=timings,
             signals={k: round(float(v), 4) for k, v in answer.signals.items()},
         )
+
+    def ask_later(
+        self,
+        question: str,
+        top_k: int | None = None,
+        doc_ids: list[str] | None = None,
+        history: list[Turn] | None = None,
+    ) -> Future[AskResult]:
+        """`ask`, queued: the question is embedded in one batch with others waiting, then
+        answered on the batcher's thread (an event loop awaits the future, never blocks)."""
+        text = search_text(validate_question(question), history or [])
+        queued = time.perf_counter()
+
+        def answer(vector: np.ndarray) -> AskResult:
+            waited = elapsed_ms(queued)
+            result = self.ask(question, top_k, doc_ids, vector, history)
+            result.timings_ms.update(
+                embed=waited, total=round(waited + result.timings_ms["total"], 2)
+            )
+            return result
+
+        return self.queries.submit(text, answer)
 
     def ask_batch(self, questions: list[str], top_k: int | None = None) -> list[AskResult]:
         """Many questions with one model call for all their vectors (evaluation, benchmarks)."""
