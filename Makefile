@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test lint eval bench-squad bench-scifact clean
+.PHONY: install serve test lint eval bench bench-squad bench-scifact stress clean
 
 install: $(STAMP)
 
@@ -39,6 +39,18 @@ bench-squad: install
 
 bench-scifact: install
 	$(BIN)/python -m bench.scifact --data $(SHARED)/data/scifact
+
+# Speed and scale on 127.0.0.1, results in bench/results/ (QUICK=1: a few minutes).
+SQUAD_JSON := $(SHARED)/data/squad-v1.1/dev-v1.1.json
+bench: install
+	$(BIN)/python -m bench.perf --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
+	$(BIN)/python -m bench.ingest --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
+	$(BIN)/python -m bench.scale --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
+
+# The long variants of the load and crash tests that `make test` runs briefly.
+stress: install
+	$(BIN)/python -m bench.load --requests 20000 --concurrency 32 --writes 50
+	RAG_CRASH_TRIALS=50 $(BIN)/python -m pytest -q tests/test_crash_safety.py
 
 clean:
 	rm -rf $(VENV) index/*/ .pytest_cache

@@ -78,7 +78,13 @@ def project_service(name: str, documents: list[Document], **settings_values) -> 
     """The project's own index over a benchmark corpus, cached under bench/out/."""
     settings = Settings(index_dir=OUT / name, sources=[], **settings_values)
     service = RagService(settings)
-    service.ingest(documents, progress=print)
+    current = service.latest()
+    known = {d.doc_id: d for d in current.live_documents()} if current else {}
+    changed = [d for d in documents if known.get(d.doc_id) != d]
+    if changed or current is None:
+        service.ingest(changed, progress=print)
+    else:
+        service.activate(current)
     return service
 
 

@@ -82,9 +82,16 @@ class Snapshot:
 class RagService:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or shared_embedder(settings.model, settings.embed_batch_size)
+        self.embedder = embedder or shared_embedder(
+            settings.model,
+            settings.embed_batch_size,
+            settings.embed_backend,
+            settings.model_cache_dir,
+        )
         self.queries = shared_batcher(self.embedder)
-        self.spec = IndexSpec(settings.model, settings.chunk_size, settings.chunk_overlap)
+        self.spec = IndexSpec(
+            settings.model, settings.chunk_size, settings.chunk_overlap, self.embedder.precision
+        )
         self.snapshot: Snapshot | None = None
 
     # --- index lifecycle -----------------------------------------------------------------

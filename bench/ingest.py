@@ -1,0 +1,123 @@
+"""Ingest speed: files to a saved index, beside the plain encode rate of 500-character chunks;
+and the cost of one write (add, replace, delete an article) to a 10,000-article index.
+
+    python -m bench.ingest [--articles 300] [--squad PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from bench.common import load_squad, project_service, save_results
+from bench.scale import SQUAD
+from rag.config import Settings
+from rag.documents import Document, load_paths, make_document
+from rag.embeddings import shared_embedder
+from rag.index import build
+from rag.service import RagService
+
+NEW_ARTICLE = (
+    "Xiaomi opens a second car plant\n\n"
+    "Xiaomi said on Tuesday it will open a second car plant in Wuhan in 2026. "
+    "The plant will build 300,000 vehicles a year, the company said. "
+    "Production of the first model, the SU7, continues in Beijing."
+)
+
+
+def ingest_rate(paragraphs: list[Document]) -> dict:
+    embedder = shared_embedder()
+    splitter = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=0)
+    plain_chunks = [c for d in paragraphs for c in splitter.split_text(d.text)]
+    started = time.perf_counter()
+    embedder.encode(plain_chunks)
+    plain_seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as folder:
+        for doc in paragraphs:
+            (Path(folder) / f"{doc.doc_id}.txt").write_text(f"{doc.title}\n\n{doc.text}")
+        service = RagService(Settings(index_dir=Path(folder) / "index", sources=[]), embedder)
+        started = time.perf_counter()
+        built = service.ingest(load_paths([Path(folder)]).documents)
+        rag_seconds = time.perf_counter() - started
+    characters = sum(len(d.text) for d in paragraphs)
+    return {
+        "articles": len(paragraphs),
+        "characters": characters,
+        "plain_encode": {
+            "chunks": len(plain_chunks),
+            "chunks_per_second": round(len(plain_chunks) / plain_seconds, 1),
+            "characters_per_second": round(characters / plain_seconds),
+        },
+        "rag_ingest_files_to_saved_index": {
+            "chunks": built.manifest.chunks,
+            "sentences": built.manifest.sentences,
+            "chunks_per_second": round(built.manifest.chunks / rag_seconds, 1),
+            "characters_per_second": round(characters / rag_seconds),
+        },
+    }
+
+
+def one_write_to_a_large_index(paragraphs: list[Document], articles: int) -> dict:
+    """Articles made of SQuAD paragraphs (vectors reused from the cached SQuAD index, so the
+    big index costs no embedding); then one new article, one replacement, one deletion."""
+    name = "squad" if len(paragraphs) >= 2067 else f"squad-first{len(paragraphs)}"
+    squad = project_service(name, paragraphs).current().index
+    documents = [
+        make_document(f"a{n}", paragraphs[n % len(paragraphs)].text, title=f"Article {n}")
+        for n in range(articles)
+    ]
+    embedder = shared_embedder()
+    with tempfile.TemporaryDirectory() as folder:
+        service = RagService(Settings(index_dir=Path(folder), sources=[]), embedder)
+        started = time.perf_counter()
+        big = build(documents, service.spec, embedder, squad.segments)
+        service.publish(big)
+        service.activate(big)
+        build_seconds = time.perf_counter() - started
+        timings = {}
+        for name, write in [
+            ("add_one_article", lambda: service.ingest([make_document("new", NEW_ARTICLE)])),
+            ("replace_one_article", lambda: service.ingest([make_document("a7", NEW_ARTICLE)])),
+            ("delete_one_article", lambda: service.delete(["a8"])),
+        ]:
+            started = time.perf_counter()
+            write()
+            timings[f"{name}_seconds"] = round(time.perf_counter() - started, 3)
+        answer = service.ask("Where will Xiaomi open its second car plant?")
+    return {
+        "articles": articles,
+        "sentences": big.manifest.sentences,
+        "initial_build_seconds": round(build_seconds, 1),
+        **timings,
+        "segments_after": len(service.current().index.segments),
+        "new_article_answer": answer.answer,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=300, help="for the ingest rate")
+    parser.add_argument("--large", type=int, default=10_000, help="articles in the large index")
+    parser.add_argument("--unique", type=int, default=0, help="distinct paragraphs (0: all)")
+    parser.add_argument("--squad", type=Path, default=SQUAD)
+    parser.add_argument("--quick", action="store_true", help="100 articles, 2,000 in the large")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.articles, args.large, args.unique = 100, 2000, 300
+    paragraphs = load_squad(args.squad)[0]
+    report = {"ingest": ingest_rate(paragraphs[: args.articles])}
+    print(report["ingest"], flush=True)
+    unique = paragraphs[: args.unique] if args.unique else paragraphs
+    report["one_write"] = one_write_to_a_large_index(unique, args.large)
+    print(report["one_write"], flush=True)
+    print(
+        f"saved {save_results('ingest-quick' if args.quick else 'ingest', 'bench.ingest', report)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
