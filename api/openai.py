@@ -6,13 +6,13 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.chat import pieces, reply_text, split_messages
+from rag.chat import pieces, reply_text, sources_text, split_messages
 from rag.service import AskResult, RagService
 
 MODEL_ID = "rag"
@@ -34,6 +34,9 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=200)
     stream: bool = False
     top_k: int | None = Field(None, ge=1, le=50, description="Passages to consider.")
+    mode: Literal["extractive", "generative"] | None = Field(
+        None, description="Answer mode; default from RAG_ANSWER_MODE."
+    )
 
 
 def completion_id() -> str:
@@ -56,30 +59,43 @@ def models() -> dict:
 def chat_completions(body: ChatRequest, request: Request) -> dict | StreamingResponse:
     service: RagService = request.app.state.service
     question, history = split_messages([m.model_dump() for m in body.messages])
-    result = service.ask(question, body.top_k, history=history)
-    text = reply_text(result)
     meta = {"id": completion_id(), "created": int(time.time()), "model": body.model}
     if body.stream:
+        replies = service.ask_stream(question, body.top_k, history=history, mode=body.mode)
         return StreamingResponse(
-            stream(meta, text, result),
+            stream(meta, replies),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+    result = service.ask(question, body.top_k, history=history, mode=body.mode)
     return {
         **meta,
         "object": "chat.completion",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply_text(result)},
+                "finish_reason": "stop",
+            }
         ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        "citations": citations(result),
-        "answerable": result.answerable,
-        "confidence": result.confidence,
+        **final_fields(result),
     }
 
 
-def stream(meta: dict, text: str, result: AskResult) -> Iterator[str]:
-    """SSE chunks: the role, the reply piece by piece, then citations once, then [DONE]."""
+def final_fields(result: AskResult) -> dict[str, Any]:
+    return {
+        "citations": citations(result),
+        "answerable": result.answerable,
+        "confidence": result.confidence,
+        "mode": result.mode,
+        "mode_reason": result.mode_reason,
+    }
+
+
+def stream(meta: dict, replies: Iterator[str | AskResult]) -> Iterator[str]:
+    """SSE chunks: the role, the reply as it comes (checked sentences of a generated one, or
+    an extractive one piece by piece), then citations once, then [DONE]."""
 
     def event(delta: dict, finish: str | None = None, **extra: Any) -> str:
         chunk = {
@@ -91,13 +107,19 @@ def stream(meta: dict, text: str, result: AskResult) -> Iterator[str]:
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
     yield event({"role": "assistant", "content": ""})
-    for piece in pieces(text):
-        yield event({"content": piece})
-    yield event(
-        {},
-        "stop",
-        citations=citations(result),
-        answerable=result.answerable,
-        confidence=result.confidence,
-    )
+    streamed = False
+    for item in replies:
+        if isinstance(item, str):
+            streamed = True
+            yield event({"content": item})
+            continue
+        text = reply_text(item)
+        if streamed:  # generated sentences went out, then generation failed: say what stands
+            text = "\n\n" + text
+        if not streamed or item.mode == "extractive":
+            for piece in pieces(text):
+                yield event({"content": piece})
+        else:
+            yield event({"content": sources_text(item)})
+        yield event({}, "stop", **final_fields(item))
     yield "data: [DONE]\n\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,11 @@ class AskRequest(BaseModel):
     filters: Filters | None = None
     history: list[HistoryTurn] | None = Field(
         None, max_length=100, description="Earlier turns, oldest first, for follow-ups."
+    )
+    mode: Literal["extractive", "generative"] | None = Field(
+        None,
+        description="extractive (instant, exact) or generative (an LLM, checked); "
+        "default from RAG_ANSWER_MODE.",
     )
 
 

@@ -15,7 +15,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bench.common import load_squad, project_service, save_results
 from bench.scale import SQUAD
-from rag.config import Settings
+from rag.config import BACKENDS, Settings
 from rag.documents import Document, load_paths, make_document
 from rag.embeddings import shared_embedder
 from rag.index import build
@@ -29,8 +29,10 @@ NEW_ARTICLE = (
 )
 
 
-def ingest_rate(paragraphs: list[Document]) -> dict:
-    embedder = shared_embedder()
+def ingest_rate(paragraphs: list[Document], backend: str) -> dict:
+    """Plain: sentence-transformers (torch) on 500-character chunks. rag: files to a saved
+    index with the given embedding backend."""
+    embedder = shared_embedder(backend="torch")
     splitter = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=0)
     plain_chunks = [c for d in paragraphs for c in splitter.split_text(d.text)]
     started = time.perf_counter()
@@ -39,7 +41,8 @@ def ingest_rate(paragraphs: list[Document]) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         for doc in paragraphs:
             (Path(folder) / f"{doc.doc_id}.txt").write_text(f"{doc.title}\n\n{doc.text}")
-        service = RagService(Settings(index_dir=Path(folder) / "index", sources=[]), embedder)
+        settings = Settings(index_dir=Path(folder) / "index", sources=[], embed_backend=backend)
+        service = RagService(settings)
         started = time.perf_counter()
         built = service.ingest(load_paths([Path(folder)]).documents)
         rag_seconds = time.perf_counter() - started
@@ -53,6 +56,7 @@ def ingest_rate(paragraphs: list[Document]) -> dict:
             "characters_per_second": round(characters / plain_seconds),
         },
         "rag_ingest_files_to_saved_index": {
+            "backend": service.embedder.backend,
             "chunks": built.manifest.chunks,
             "sentences": built.manifest.sentences,
             "chunks_per_second": round(built.manifest.chunks / rag_seconds, 1),
@@ -98,10 +102,16 @@ def one_write_to_a_large_index(paragraphs: list[Document], articles: int) -> dic
     }
 
 
+def result_name(args: argparse.Namespace) -> str:
+    backend = "" if args.backend == "onnx" else f"-{args.backend}"
+    return f"ingest{backend}{'-quick' if args.quick else ''}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=300, help="for the ingest rate")
     parser.add_argument("--large", type=int, default=10_000, help="articles in the large index")
+    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="embedding backend")
     parser.add_argument("--unique", type=int, default=0, help="distinct paragraphs (0: all)")
     parser.add_argument("--squad", type=Path, default=SQUAD)
     parser.add_argument("--quick", action="store_true", help="100 articles, 2,000 in the large")
@@ -109,14 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.articles, args.large, args.unique = 100, 2000, 300
     paragraphs = load_squad(args.squad)[0]
-    report = {"ingest": ingest_rate(paragraphs[: args.articles])}
+    report = {"ingest": ingest_rate(paragraphs[: args.articles], args.backend)}
     print(report["ingest"], flush=True)
     unique = paragraphs[: args.unique] if args.unique else paragraphs
     report["one_write"] = one_write_to_a_large_index(unique, args.large)
     print(report["one_write"], flush=True)
-    print(
-        f"saved {save_results('ingest-quick' if args.quick else 'ingest', 'bench.ingest', report)}"
-    )
+    print(f"saved {save_results(result_name(args), 'bench.ingest', report)}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from bench.common import (
     save_results,
 )
 from rag.answer import CONFIDENCE_WEIGHTS
-from rag.config import Settings
+from rag.config import BACKENDS, Settings
 from rag.evaluation import contains_any, normalize, token_f1
 from rag.index import build
 from rag.service import AskResult, RagService
@@ -150,18 +150,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--sample", type=int, default=0, help="questions to use (0: all 10,570)")
     parser.add_argument("--abstention-per-side", type=int, default=1000)
+    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="embedding backend")
     args = parser.parse_args(argv)
     if not args.data.is_file():
         sys.exit(f"no SQuAD file at {args.data}: pass --data PATH/dev-v1.1.json")
     documents, questions = load_squad(args.data)
     chosen = sample(questions, args.sample)
     started = time.perf_counter()
-    service = project_service("squad", documents, answer_threshold=0.0)  # always answer
+    variant = "" if args.backend == "onnx" else f"-{args.backend}"
+    service = project_service(  # answer_threshold 0: always answer, to score every answer
+        f"squad{variant}", documents, answer_threshold=0.0, embed_backend=args.backend
+    )
     build_seconds = time.perf_counter() - started
     retrieval, answers, timing = retrieval_and_answers(service, documents, chosen)
     abstain = abstention(service, documents, questions, args.abstention_per_side)
     payload = {
         "dataset": "SQuAD v1.1 dev",
+        "embedding_backend": service.embedder.backend,
         "documents": len(documents),
         "index_build_or_update_seconds": round(build_seconds, 1),
         "retrieval": retrieval,
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         "timing": timing,
         "abstention": abstain,
     }
-    suffix = f"-sample{args.sample}" if args.sample else ""
+    suffix = variant + (f"-sample{args.sample}" if args.sample else "")
     path = save_results(f"squad{suffix}", "bench.squad", payload)
     for name, metrics in retrieval.items():
         print(f"{name:>16}  " + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items()))

@@ -46,9 +46,15 @@ def reply_text(result: AskResult) -> str:
         closest = result.passages[0].title if result.passages else None
         hint = f" The closest article I found is “{closest}”." if closest else ""
         return f"{NOT_IN_ARTICLES}{hint}"
+    if result.mode == "generative":  # the reply carries its own markers
+        return f"{result.answer}{sources_text(result)}"
     markers = "".join(f"[{c.n}]" for c in result.citations)
+    return f"{result.answer} {markers}{sources_text(result)}"
+
+
+def sources_text(result: AskResult) -> str:
     sources = "\n".join(f"[{c.n}] {c.title}: “{c.quote}”" for c in result.citations)
-    return f"{result.answer} {markers}\n\nSources:\n{sources}"
+    return f"\n\nSources:\n{sources}"
 
 
 def pieces(text: str) -> Iterator[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +21,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+ModeOption = Annotated[
+    str | None,
+    typer.Option(help="extractive or generative (default: $RAG_ANSWER_MODE, else extractive)."),
+]
 index_app = typer.Typer(help="Check or rebuild an index on disk.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
@@ -98,11 +103,12 @@ def ask(
     index: IndexOption = None,
     top_k: Annotated[int | None, typer.Option("--top-k", "-k")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON response.")] = False,
+    mode: ModeOption = None,
 ) -> None:
     """Answer a question from the index, with citations."""
     service = open_service(settings_for(index))
     try:
-        result = service.ask(question, top_k)
+        result = service.ask(question, top_k, mode=mode)
     except QueryError as error:
         say(f"error: {error}")
         raise typer.Exit(2) from None
@@ -112,7 +118,9 @@ def ask(
     if not result.answerable:
         typer.echo(f"(no answer) {result.message} [confidence {result.confidence:.2f}]")
         return
-    typer.echo(f"{result.answer}  [confidence {result.confidence:.2f}]")
+    if result.mode_reason:
+        say(f"answered extractively: {result.mode_reason}")
+    typer.echo(f"{result.answer}  [confidence {result.confidence:.2f}, {result.mode}]")
     for c in result.citations:
         typer.echo(f"  [{c.n}] {c.doc_id} {c.start}-{c.end}: {c.quote}")
 
@@ -165,6 +173,7 @@ def evaluate_golden(
         "bench/results/seed-eval"
     ),
     top_k: Annotated[int, typer.Option("--top-k", "-k")] = 5,
+    mode: ModeOption = None,
 ) -> None:
     """Score the service on a golden Q&A set; exits 1 when a metric misses its threshold."""
     from tqdm import tqdm
@@ -178,7 +187,11 @@ def evaluate_golden(
         raise typer.Exit(2) from None
     service = open_service(settings_for(index))
     summary, results = evaluation.evaluate(
-        service, items, top_k, progress=lambda it: tqdm(it, desc="eval", unit="q", file=sys.stderr)
+        service,
+        items,
+        top_k,
+        progress=lambda it: tqdm(it, desc="eval", unit="q", file=sys.stderr),
+        mode=mode,
     )
     for metric, value in summary.items():
         typer.echo(f"{metric:>22}  {value}")
@@ -223,6 +236,28 @@ def rebuild(index: IndexOption = None) -> None:
     typer.echo(
         f"rebuilt {settings.index_dir}: {service.current().index.manifest.documents} documents"
     )
+
+
+@app.command()
+def llm(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8011,
+    models: Annotated[
+        Path | None, typer.Option(help="Where the joined model file is kept.")
+    ] = None,
+) -> None:
+    """Serve the local language model (joined from its PyPI parts, checked) for generated
+    answers: then run the service with RAG_LLM_BASE_URL=http://HOST:PORT/v1."""
+    from rag.local_llm import LocalModelError, assemble, serve_command
+
+    try:
+        model = assemble(models or Settings().model_cache_dir)
+    except LocalModelError as error:
+        say(f"error: {error}")
+        raise typer.Exit(2) from None
+    command = serve_command(model, host, port)
+    say(f"serving {model.name} on http://{host}:{port}/v1")
+    os.execv(command[0], command)
 
 
 def main() -> None:

@@ -57,5 +57,23 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         0, ge=0, description="Requests per client per minute; 0 turns rate limiting off."
     )
+    answer_mode: Literal["extractive", "generative"] = Field(
+        "extractive", description="Default answer mode; generative needs llm_base_url."
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server for generated answers (e.g. llama.cpp)."
+    )
+    llm_model: str = Field("rag-llm", description="Model name to ask that server for.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for the LLM server.")
+    llm_timeout_seconds: float = Field(60.0, gt=0, le=600)
+    llm_retries: int = Field(1, ge=0, le=5)
+    llm_max_tokens: int = Field(200, ge=16, le=4096)
+    llm_passages: int = Field(3, ge=1, le=20, description="Passages put in the prompt.")
+    support_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Least cosine between a generated sentence and a sentence it cites.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65_535)

@@ -40,6 +40,8 @@ class ItemResult:
     f1: float
     citation_valid: bool | None  # None when nothing was cited
     latency_ms: float
+    mode: str = "extractive"  # which mode answered
+    tokens_per_second: float | None = None  # of a generated answer
 
 
 def load_golden(path: Path) -> list[GoldenItem]:
@@ -120,6 +122,8 @@ def score_item(item: GoldenItem, result: AskResult, texts: dict[str, str], laten
         f1=max((token_f1(predicted, a) for a in item.answers), default=0.0) if predicted else 0.0,
         citation_valid=citation_valid,
         latency_ms=latency,
+        mode=result.mode,
+        tokens_per_second=(result.generation or {}).get("tokens_per_second"),
     )
 
 
@@ -149,6 +153,18 @@ def summarize(results: list[ItemResult]) -> dict[str, float]:
         "abstention_recall": share([r.abstained for r in unanswerable]),
         "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
+        **generation_summary(results),
+    }
+
+
+def generation_summary(results: list[ItemResult]) -> dict[str, float]:
+    """Only when a generative run: how often the model's answer stood, and its speed."""
+    speeds = [r.tokens_per_second for r in results if r.tokens_per_second]
+    if not speeds:
+        return {}
+    return {
+        "generated_share": share([r.mode == "generative" for r in results]),
+        "tokens_per_second_p50": round(float(np.median(speeds)), 1),
     }
 
 
@@ -157,12 +173,13 @@ def evaluate(
     items: list[GoldenItem],
     top_k: int = 5,
     progress: Callable[[Iterable], Iterable] = lambda it: it,
+    mode: str | None = None,
 ) -> tuple[dict[str, float], list[ItemResult]]:
     texts = {d.doc_id: d.text for d in service.documents()}
     results = []
     for item in progress(items):
         started = time.perf_counter()
-        result = service.ask(item.question, top_k)
+        result = service.ask(item.question, top_k, mode=mode)
         latency = (time.perf_counter() - started) * 1000
         results.append(score_item(item, result, texts, latency))
     return summarize(results), results

@@ -6,23 +6,27 @@ The API, the CLI and the evaluation all call this, so they answer the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag import store
-from rag.answer import Answer, ExtractiveAnswerer
+from rag.answer import Answer, Evidence, ExtractiveAnswerer
 from rag.citations import Citation, cite
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from rag.conversation import Turn, search_text
 from rag.documents import Document, fingerprint_paths, load_paths
 from rag.embeddings import Embedder, shared_batcher, shared_embedder
+from rag.generation import Generated, GenerationError, LanguageModel, Source
+from rag.grounding import grounded_reply
 from rag.index import CorpusIndex, IndexSpec, build, with_changes
 from rag.retrieval import HybridRetriever, Retrieval
 
+ANSWER_MODES = ("extractive", "generative")
 ABSTAIN_MESSAGE = (
     "The indexed articles do not answer this question with enough support; "
     "the closest passages are listed."
@@ -65,6 +69,9 @@ class AskResult:
     passages: list[Passage]
     timings_ms: dict[str, float] = field(default_factory=dict)
     signals: dict[str, float] = field(default_factory=dict)
+    mode: str = "extractive"  # which mode answered
+    mode_reason: str | None = None  # why generative was asked for but extractive answered
+    generation: dict[str, Any] | None = None  # model, tokens, tokens/s, dropped sentences
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,6 +100,7 @@ class RagService:
             settings.model, settings.chunk_size, settings.chunk_overlap, self.embedder.precision
         )
         self.snapshot: Snapshot | None = None
+        self.llm: LanguageModel | None = None
 
     # --- index lifecycle -----------------------------------------------------------------
 
@@ -278,8 +286,26 @@ class RagService:
         doc_ids: list[str] | None = None,
         query_vector: np.ndarray | None = None,
         history: list[Turn] | None = None,
+        mode: str | None = None,
     ) -> AskResult:
         """Answer `question`; `history` (earlier turns) resolves follow-ups like "and when?"."""
+        *_, result = self.ask_stream(question, top_k, doc_ids, query_vector, history, mode)
+        return result
+
+    def ask_stream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        doc_ids: list[str] | None = None,
+        query_vector: np.ndarray | None = None,
+        history: list[Turn] | None = None,
+        mode: str | None = None,
+    ) -> Iterator[str | AskResult]:
+        """`ask`, with a generated reply's checked sentences yielded as they come; the last
+        item is the AskResult."""
+        mode = mode or self.settings.answer_mode
+        if mode not in ANSWER_MODES:
+            raise QueryError(f"mode must be one of {', '.join(ANSWER_MODES)}, got {mode!r}")
         started_all = time.perf_counter()
         snapshot, retrieval, timings = self.retrieve(
             question, top_k, doc_ids, query_vector, history
@@ -289,7 +315,7 @@ class RagService:
         citations = cite(snapshot.index, answer.evidence) if answer.answerable else []
         timings["answer"] = elapsed_ms(started)
         timings["total"] = elapsed_ms(started_all)
-        return AskResult(
+        extractive = AskResult(
             question=retrieval.question,
             answer=answer.text,
             answerable=answer.answerable,
@@ -301,6 +327,84 @@ class RagService:
             timings_ms=timings,
             signals={k: round(float(v), 4) for k, v in answer.signals.items()},
         )
+        if mode == "extractive":
+            yield extractive
+        else:
+            yield from self.generate(snapshot.index, retrieval, extractive, started_all)
+
+    def generate(
+        self, index: CorpusIndex, retrieval: Retrieval, extractive: AskResult, started: float
+    ) -> Iterator[str | AskResult]:
+        """A generated reply whose every sentence passed the checks, else the extractive
+        answer with the reason. Where the evidence is too weak for an extractive answer, no
+        model is asked: it would only find something to say (a share price for a car's)."""
+        if not extractive.answerable:
+            yield replace(extractive, mode_reason="the evidence is too weak to answer")
+            return
+        sources = [
+            Source(
+                n,
+                scored.chunk,
+                index.documents[index.chunk_doc[scored.chunk]].title,
+                index.chunk_text(scored.chunk),
+            )
+            for n, scored in enumerate(retrieval.chunks[: self.settings.llm_passages], 1)
+        ]
+        generated = None
+        try:
+            model = self.language_model()
+            for item in grounded_reply(
+                model,
+                retrieval.question,
+                sources,
+                index,
+                self.embedder.encode,
+                self.settings.support_threshold,
+            ):
+                if isinstance(item, Generated):
+                    generated = item
+                else:
+                    yield item
+        except GenerationError as error:
+            yield replace(extractive, mode_reason=f"generation failed: {error}")
+            return
+        info = {
+            "model": self.settings.llm_model,
+            "tokens": generated.tokens,
+            "seconds": round(generated.seconds, 2),
+            "first_token_seconds": round(generated.first_token_seconds, 2),
+            "tokens_per_second": round(generated.tokens_per_second, 1),
+            "dropped": generated.dropped,
+        }
+        timings = {**extractive.timings_ms, "generate": round(generated.seconds * 1000, 2)}
+        timings["total"] = elapsed_ms(started)
+        if not generated.text:
+            reason = (
+                "the model found no answer in the passages"
+                if generated.refused
+                else ("no generated sentence passed the checks")
+            )
+            yield replace(extractive, mode_reason=reason, generation=info, timings_ms=timings)
+            return
+        evidence = [
+            Evidence(row, int(index.sent_chunk[row]), 1.0, 1.0, 1.0) for _, row in generated.quotes
+        ]
+        yield replace(
+            extractive,
+            answer=generated.text,
+            answerable=True,
+            message=None,
+            citations=cite(index, evidence),
+            mode="generative",
+            generation=info,
+            timings_ms=timings,
+        )
+
+    def language_model(self) -> LanguageModel:
+        """The configured model's client, made on first use."""
+        if self.llm is None:
+            self.llm = LanguageModel(self.settings)
+        return self.llm
 
     def ask_later(
         self,
@@ -309,14 +413,14 @@ class RagService:
         doc_ids: list[str] | None = None,
         history: list[Turn] | None = None,
     ) -> Future[AskResult]:
-        """`ask`, queued: the question is embedded in one batch with others waiting, then
-        answered on the batcher's thread (an event loop awaits the future, never blocks)."""
+        """An extractive `ask`, queued: the question is embedded in one batch with others
+        waiting, then answered on the batcher's thread (an event loop awaits the future)."""
         text = search_text(validate_question(question), history or [])
         queued = time.perf_counter()
 
         def answer(vector: np.ndarray) -> AskResult:
             waited = elapsed_ms(queued)
-            result = self.ask(question, top_k, doc_ids, vector, history)
+            result = self.ask(question, top_k, doc_ids, vector, history, "extractive")
             result.timings_ms.update(
                 embed=waited, total=round(waited + result.timings_ms["total"], 2)
             )

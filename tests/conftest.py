@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from bench.load import free_port
 from rag.config import Settings
 from rag.embeddings import Embedder, shared_embedder
 from rag.service import RagService
@@ -18,6 +20,7 @@ from rag.service import RagService
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DIR = ROOT / "seeds" / "articles"
 SEED_ID = "xiaomi-great-wall-electric-car"
+__all__ = ["free_port"]  # shared with the tests, from the load benchmark
 EXAMPLE_QUESTION = "when is the first vehicle expected?"
 
 
@@ -38,12 +41,9 @@ def client(service: RagService):
         yield test_client
 
 
-@pytest.fixture(scope="session")
-def live_url(service: RagService):
-    """The app served by a real uvicorn on 127.0.0.1, in a thread of this process."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), host="127.0.0.1", port=0, log_level="warning")
-    )
+def serve_in_thread(app) -> tuple[str, Callable[[], None]]:
+    """`app` served by a real uvicorn on 127.0.0.1, in a thread of this process."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -51,9 +51,19 @@ def live_url(service: RagService):
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture(scope="session")
+def live_url(service: RagService):
+    url, stop = serve_in_thread(create_app(service))
+    yield url
+    stop()
 
 
 def assert_citations_verify(citations: list[dict], texts: dict[str, str]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.cli import app
-from tests.conftest import EXAMPLE_QUESTION, ROOT, SEED_DIR, assert_citations_verify
+from tests.conftest import EXAMPLE_QUESTION, ROOT, SEED_DIR, assert_citations_verify, free_port
 
 runner = CliRunner()
 
@@ -70,12 +69,6 @@ def test_index_verify_and_rebuild(env: Path) -> None:
     assert runner.invoke(app, ["index", "rebuild"]).exit_code == 0
     verified = runner.invoke(app, ["index", "verify"])
     assert verified.exit_code == 0 and verified.stdout.strip().endswith("ok")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_rag_serve_answers_over_real_http(env: Path) -> None:
