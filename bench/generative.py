@@ -29,6 +29,11 @@ from rag.service import RagService
 def local_model() -> tuple[str, subprocess.Popen | None]:
     if url := os.environ.get("RAG_LLM_BASE_URL"):
         return url, None
+    return start_local_model()
+
+
+def start_local_model(timeout: float = 300) -> tuple[str, subprocess.Popen]:
+    """`rag llm` on a free port of 127.0.0.1, once it answers."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "llm", "--port", str(port)],
@@ -37,14 +42,15 @@ def local_model() -> tuple[str, subprocess.Popen | None]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             if httpx.get(f"{url}/models", timeout=2).status_code == 200:
                 return url, server
         except httpx.TransportError:
             time.sleep(1)
     server.kill()
-    raise SystemExit("the local model did not start: `make llm-install` first")
+    raise RuntimeError("the local model did not start: `make llm-install` first")
 
 
 def seed_eval(url: str) -> dict:

@@ -182,13 +182,16 @@ def read_manifest(root: Path) -> Manifest | None:
         ) from None
 
 
-def verify(root: Path) -> list[str]:
-    """Files whose bytes no longer match the commit's checksums (empty when all is well)."""
+def verify(root: Path, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Files whose bytes no longer match the commit's checksums (empty when all is well);
+    segments named in `skip` (already checked and in memory) are not read again."""
     manifest = read_manifest(root)
     if manifest is None:
         return [f"no index in {root}"]
     problems = []
     for entry in manifest.segments:
+        if entry.name in skip:
+            continue
         for name, digest in entry.files.items():
             path = root / entry.name / name
             if not path.is_file():
@@ -242,11 +245,11 @@ def load(root: Path, check: bool = True, reuse: list[Segment] = ()) -> CorpusInd
     manifest = read_manifest(root)
     if manifest is None or manifest.format_version != FORMAT_VERSION:
         return None
-    if check and (problems := verify(root)):
+    in_memory = {segment.name: segment for segment in reuse}
+    if check and (problems := verify(root, frozenset(in_memory))):
         raise IndexStoreError(
             f"index in {root} is corrupt ({'; '.join(problems)}): run `rag index rebuild`"
         )
-    in_memory = {segment.name: segment for segment in reuse}
     segments = [in_memory.get(e.name) or load_segment(root, e) for e in manifest.segments]
     deleted = [frozenset(entry.deleted) for entry in manifest.segments]
     return CorpusIndex(manifest, segments, deleted, snapshot=current_commit(root).name)

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
-import sys
-import time
 
 import httpx
 import openai
 import pytest
 
 from api.app import create_app
+from bench.generative import start_local_model
 from rag.config import Settings
 from rag.conversation import Turn
 from rag.grounding import split_claims
 from rag.service import AskResult, RagService
-from tests.conftest import EXAMPLE_QUESTION, ROOT, SEED_DIR, SEED_ID, free_port, serve_in_thread
+from tests.conftest import EXAMPLE_QUESTION, SEED_DIR, SEED_ID, free_port, serve_in_thread
 
 needs_llm = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None
@@ -29,23 +27,7 @@ needs_llm = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def llm_url() -> str:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "llm", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 300
-    while True:
-        assert server.poll() is None, "the LLM server exited"
-        assert time.monotonic() < deadline, "the LLM server did not start in time"
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(1)
+    url, server = start_local_model()
     yield url
     server.terminate()
     server.wait(timeout=30)
