@@ -44,6 +44,7 @@ bench-scifact: install
 # Speed and scale on 127.0.0.1, results in bench/results/ (QUICK=1: a few minutes).
 SQUAD_JSON := $(SHARED)/data/squad-v1.1/dev-v1.1.json
 bench: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
 	$(BIN)/python -m bench.perf --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
 	$(BIN)/python -m bench.ingest --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
 	$(BIN)/python -m bench.scale --squad $(SQUAD_JSON) $(if $(QUICK),--quick)

@@ -1,5 +1,6 @@
 """Speed on 127.0.0.1, each figure beside its reference from the same run: the in-process floor,
-/ask latency for one client, throughput for 32 clients beside a naive endpoint, start-up, memory.
+/ask latency for one client, throughput for 32 clients beside a naive endpoint and a LangChain
+FAISS retriever with the same model, start-up, memory.
 
     python -m bench.perf [--quick] [--squad ../shared/data/squad-v1.1/dev-v1.1.json]
 """
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     naive = Server(workdir, [sys.executable, "-m", "bench.naive_app"])
     report["naive_seed"] = run_server(naive, questions, latency_n, load_n)
     print("naive endpoint", report["naive_seed"], flush=True)
+    langchain = Server(workdir, [sys.executable, "-m", "bench.langchain_app"])
+    report["langchain_seed"] = run_server(langchain, questions, latency_n, load_n)
+    print("LangChain FAISS retriever", report["langchain_seed"], flush=True)
     squad_index = OUT / "squad"
     if squad_questions and not args.quick:
         project_service("squad", load_squad(args.squad)[0])  # built once, cached
@@ -157,6 +161,11 @@ def main(argv: list[str] | None = None) -> None:
         "ask_p50_over_floor": round(rag["one_client"]["p50_ms"] / floor_ms, 2),
         "throughput_over_naive": round(
             rag["clients_32"]["requests_per_second"] / naive_load["requests_per_second"], 2
+        ),
+        "throughput_over_langchain": round(
+            rag["clients_32"]["requests_per_second"]
+            / report["langchain_seed"]["clients_32"]["requests_per_second"],
+            2,
         ),
     }
     print("ratios", report["ratios"])
