@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python -m bench.perf --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
 	$(BIN)/python -m bench.ingest --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
 	$(BIN)/python -m bench.scale --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
+	$(BIN)/python -m bench.startup --squad $(SQUAD_JSON) $(if $(QUICK),--quick)
 
 # Generated answers: seed golden set in both modes, a SQuAD sample in generative mode.
 bench-generative: llm-install

@@ -38,11 +38,13 @@ def check_key(request: Request, settings: Settings, write: bool) -> None:
         raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_write(request: Request) -> None:
+# async: FastAPI runs a plain `def` dependency on its thread pool, a hop per request that
+# cost more than the check itself under load.
+async def require_write(request: Request) -> None:
     check_key(request, request.app.state.service.settings, write=True)
 
 
-def require_read(request: Request) -> None:
+async def require_read(request: Request) -> None:
     check_key(request, request.app.state.service.settings, write=False)
 
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     service = project_service("scifact", documents)
     build_seconds = time.perf_counter() - started
-    vectors = service.embedder.encode([q.text for q in questions])
+    vectors = service.embedder.encode([q.text for q in questions], batch_size=1)  # as /ask does
     dense = plain_dense_ranker(documents, service.embedder, OUT / "scifact-plain-dense.npy")
     bm25 = plain_bm25_ranker(documents)
     runs: dict[str, list[list[str]]] = {"dense": [], "bm25": [], "rrf(dense,bm25)": [], "rag": []}

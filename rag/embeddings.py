@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
@@ -15,7 +13,7 @@ from typing import TypeVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from rag.config import BACKENDS, DEFAULT_MODEL
+from rag.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
 from rag.onnx_runtime import OnnxTransformer, cached_export
 
 log = logging.getLogger("rag")
@@ -37,8 +35,8 @@ class Embedder:
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
-        batch_size: int = 64,
-        backend: str = "onnx",
+        batch_size: int = 16,
+        backend: str = DEFAULT_BACKEND,
         cache_dir: Path = Path("index/models"),
     ) -> None:
         if backend not in BACKENDS:
@@ -59,6 +57,7 @@ class Embedder:
         self.batch_size = batch_size
         self.dimension = int(self.model.get_embedding_dimension())
         self.backend, self.onnx = "torch", None
+        self._pool: ThreadPoolExecutor | None = None
         if backend != "torch":
             try:
                 int8 = backend == "onnx-int8"
@@ -72,13 +71,18 @@ class Embedder:
         """What the vectors are comparable by: int8 ones differ a little from fp32 ones."""
         return "int8" if self.backend == "onnx-int8" else "fp32"
 
-    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: list[str], show_progress: bool = False, batch_size: int | None = None
+    ) -> np.ndarray:
+        """Normalised vectors. Queries go one per call (`batch_size=1`), as the service
+        embeds them: int8 vectors move a little with the company they are embedded in."""
+        batch_size = batch_size or self.batch_size
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self.onnx is None:
             vectors = self.model.encode(
                 texts,
-                batch_size=self.batch_size,
+                batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=show_progress,
@@ -86,69 +90,68 @@ class Embedder:
             return np.ascontiguousarray(vectors, dtype=np.float32)
         order = np.argsort([len(text) for text in texts], kind="stable")  # less padding
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        starts = range(0, len(texts), self.batch_size)
-        for start in tqdm(starts, desc="Batches", disable=not show_progress):
-            rows = order[start : start + self.batch_size]
+        batches = [order[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+
+        def encode_batch(rows: np.ndarray) -> None:
             vectors[rows] = self.onnx.encode([texts[i] for i in rows])
+
+        if len(batches) == 1:
+            encode_batch(batches[0])
+            return vectors
+        # Batches run side by side: a small model keeps one core busy better than it splits
+        # one batch's matrices across two (measured: bench/results/ingest*.json).
+        done = self.pool().map(encode_batch, batches)
+        for _ in tqdm(done, total=len(batches), desc="Batches", disable=not show_progress):
+            pass
         return vectors
 
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            cores = len(os.sched_getaffinity(0))
+            self._pool = ThreadPoolExecutor(cores, thread_name_prefix="embed")
+        return self._pool
 
-class QueryBatcher:
-    """Encodes concurrent queries together: one model call for all that are waiting.
 
-    One worker thread drains the queue: an idle service encodes a lone query at once (no
-    waiting for company), a busy one gets batches as large as the backlog (up to
-    `max_batch`). A job may carry a `then` step (retrieval and answer) that the worker runs
-    on the fresh vector, so callers on an event loop only await a future."""
+class QueryWorkers:
+    """Runs queries side by side, one worker thread per core, each query through the whole
+    path: its own model call, then its `then` step (retrieval and answer), so callers on an
+    event loop only await a future.
 
-    def __init__(self, embedder: Embedder, max_batch: int = 64) -> None:
+    Not one model call for all waiting queries: measured on 2 cores, a single-threaded call
+    per query costs the same CPU per query as a batch of 32 (no padding, no thread hand-offs
+    inside the model), and int8 scales its activations per call, so in a batch a query's
+    vector, and so its answer, would depend on what else was being asked at that moment. Two
+    workers overlap one query's model run (which releases the GIL) with another's Python."""
+
+    def __init__(self, embedder: Embedder, workers: int | None = None) -> None:
         self.embedder = embedder
-        self.max_batch = max_batch
-        self.pending: queue.SimpleQueue[tuple[str, Callable | None, Future]] = queue.SimpleQueue()
-        self.worker = threading.Thread(target=self.run, name="query-batcher", daemon=True)
-        self.worker.start()
+        count = workers or len(os.sched_getaffinity(0))
+        self.pool = ThreadPoolExecutor(count, thread_name_prefix="query")
 
     def submit(self, text: str, then: Callable[[np.ndarray], T] | None = None) -> Future:
         """A future of `then(vector)`, or of the vector itself."""
-        future: Future = Future()
-        self.pending.put((text, then, future))
-        return future
+
+        def run() -> np.ndarray | T:
+            vector = self.embedder.encode([text])[0]
+            return vector if then is None else then(vector)
+
+        return self.pool.submit(run)
 
     def encode(self, text: str) -> np.ndarray:
         return self.submit(text).result()
 
-    def run(self) -> None:
-        while True:
-            batch = [self.pending.get()]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self.pending.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                vectors = self.embedder.encode([text for text, _, _ in batch])
-            except Exception as error:  # every waiter hears about it; the worker lives on
-                for _, _, future in batch:
-                    future.set_exception(error)
-                continue
-            for (_, then, future), vector in zip(batch, vectors, strict=True):
-                try:
-                    future.set_result(vector if then is None else then(vector))
-                except Exception as error:
-                    future.set_exception(error)
-
 
 @lru_cache(maxsize=4)
-def shared_batcher(embedder: Embedder) -> QueryBatcher:
-    """One batching worker per loaded model, however many services use it."""
-    return QueryBatcher(embedder)
+def shared_query_workers(embedder: Embedder) -> QueryWorkers:
+    """One set of query workers per loaded model, however many services use it."""
+    return QueryWorkers(embedder)
 
 
 @lru_cache(maxsize=4)
 def shared_embedder(
     model: str = DEFAULT_MODEL,
-    batch_size: int = 64,
-    backend: str = "onnx",
+    batch_size: int = 16,
+    backend: str = DEFAULT_BACKEND,
     cache_dir: Path = Path("index/models"),
 ) -> Embedder:
     """One loaded model per process: loading costs seconds and hundreds of MB."""

@@ -110,11 +110,14 @@ def build_segment(
     hi = np.searchsorted(sent_chunk_arr, np.arange(n_chunks), side="right")
     hi = np.where(hi > lo, hi, np.minimum(lo + 1, len(sent_chunk_arr)))  # never empty
 
-    keys = np.array([text_key(spec, text) for text in sent_texts], dtype="S20")
     titles = [doc.title for doc in documents]
-    title_keys = np.array([text_key(spec, title) for title in titles], dtype="S20")
-    vectors = embed_with_cache(sent_texts, keys, embedder, reusable, "sentences", progress)
-    title_vectors = embed_with_cache(titles, title_keys, embedder, reusable, "titles", progress)
+    # sentences and titles in one call: a title is often a document's first sentence too
+    texts = sent_texts + titles
+    all_keys = np.array([text_key(spec, text) for text in texts], dtype="S20")
+    all_vectors = embed_with_cache(texts, all_keys, embedder, reusable, "texts", progress)
+    n = len(sent_texts)
+    keys, title_keys = all_keys[:n], all_keys[n:]
+    vectors, title_vectors = all_vectors[:n], all_vectors[n:]
     if progress:
         progress(f"indexing {len(sent_texts)} sentences and {n_chunks} chunks")
     return Segment(
@@ -170,21 +173,24 @@ def embed_with_cache(
     what: str,
     progress: Callable[[str], None] | None,
 ) -> np.ndarray:
-    """Vectors for `texts`, copied from `reusable` segments where the key is known."""
+    """Vectors for `texts`, copied from `reusable` segments where the key is known; a text
+    that occurs several times (titles of one story, boilerplate lines) is embedded once."""
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    todo = []
+    todo: dict[bytes, list[int]] = {}  # new key -> the rows that hold its text
     for i, key in enumerate(keys.tolist()):
         found = next((s.known_vectors[key] for s in reusable if key in s.known_vectors), None)
         if found is None:
-            todo.append(i)
+            todo.setdefault(key, []).append(i)
         else:
             vectors[i] = found
     if progress:
-        progress(f"embedding {len(todo)} new {what} ({len(texts) - len(todo)} reused)")
+        saved = len(texts) - len(todo)
+        progress(f"embedding {len(todo)} new {what} ({saved} reused or repeated)")
     if todo:
-        vectors[todo] = embedder.encode(
-            [texts[i] for i in todo], show_progress=progress is not None
-        )
+        rows = list(todo.values())
+        fresh = embedder.encode([texts[r[0]] for r in rows], show_progress=progress is not None)
+        for same, vector in zip(rows, fresh, strict=True):
+            vectors[same] = vector
     return vectors
 
 

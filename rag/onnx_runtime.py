@@ -83,13 +83,14 @@ def cached_export(model, model_path: str, cache_dir: Path, int8: bool) -> Path:
 class OnnxTransformer:
     """Token embeddings from onnxruntime; pooling and normalising stay the model's own."""
 
-    def __init__(self, model, onnx_path: Path, threads: int | None = None) -> None:
+    def __init__(self, model, onnx_path: Path, threads: int = 1) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
-        # Idle threads sleep instead of spinning: measured on 2 cores, spinning saves ~2 ms for
-        # a lone query but costs ~15% of throughput under load (the event loop needs the core).
+        # One thread per call; callers run calls side by side instead. Measured on 2 cores: a
+        # small model's matrices split across two threads cost ~40% more CPU per text (and
+        # the lone int8 query got slower, 2.9 vs 2.5 ms); idle threads must not spin either.
+        options.intra_op_num_threads = threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]

@@ -20,7 +20,7 @@ from rag.citations import Citation, cite
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from rag.conversation import Turn, search_text
 from rag.documents import Document, fingerprint_paths, load_paths
-from rag.embeddings import Embedder, shared_batcher, shared_embedder
+from rag.embeddings import Embedder, shared_embedder, shared_query_workers
 from rag.generation import Generated, GenerationError, LanguageModel, Source
 from rag.grounding import grounded_reply
 from rag.index import CorpusIndex, IndexSpec, build, with_changes
@@ -95,7 +95,7 @@ class RagService:
             settings.embed_backend,
             settings.model_cache_dir,
         )
-        self.queries = shared_batcher(self.embedder)
+        self.queries = shared_query_workers(self.embedder)
         self.spec = IndexSpec(
             settings.model, settings.chunk_size, settings.chunk_overlap, self.embedder.precision
         )
@@ -413,8 +413,8 @@ class RagService:
         doc_ids: list[str] | None = None,
         history: list[Turn] | None = None,
     ) -> Future[AskResult]:
-        """An extractive `ask`, queued: the question is embedded in one batch with others
-        waiting, then answered on the batcher's thread (an event loop awaits the future)."""
+        """An extractive `ask`, queued for a query worker that embeds and answers it (an
+        event loop awaits the future); `timings_ms.embed` includes the wait in the queue."""
         text = search_text(validate_question(question), history or [])
         queued = time.perf_counter()
 
@@ -429,8 +429,9 @@ class RagService:
         return self.queries.submit(text, answer)
 
     def ask_batch(self, questions: list[str], top_k: int | None = None) -> list[AskResult]:
-        """Many questions with one model call for all their vectors (evaluation, benchmarks)."""
-        vectors = self.embedder.encode([validate_question(q) for q in questions])
+        """Many questions at once, embedded side by side as `/ask` embeds them (benchmarks)."""
+        texts = [validate_question(q) for q in questions]
+        vectors = self.embedder.encode(texts, batch_size=1)
         return [self.ask(q, top_k, None, v) for q, v in zip(questions, vectors, strict=True)]
 
     # --- documents -----------------------------------------------------------------------

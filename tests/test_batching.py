@@ -1,4 +1,4 @@
-"""Concurrent questions share one model call and get the answers they would get alone."""
+"""Concurrent questions run side by side and get exactly the answers they would get alone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from rag.embeddings import QueryBatcher
+from rag.embeddings import QueryWorkers
 from rag.service import QueryError, RagService
 from tests.conftest import EXAMPLE_QUESTION
 
@@ -19,29 +19,20 @@ QUESTIONS = [
 ]
 
 
-class CountingEmbedder:
-    """The real model, with a record of how many texts each call carried."""
-
-    def __init__(self, embedder) -> None:
-        self.embedder = embedder
-        self.calls: list[int] = []
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        self.calls.append(len(texts))
-        return self.embedder.encode(texts)
-
-
-def test_queued_questions_are_batched_and_answered_as_alone(service: RagService, embedder):
-    counting = CountingEmbedder(embedder)
-    batcher = QueryBatcher(counting)
-    alone = [service.ask(q) for q in QUESTIONS * 4]
+def test_concurrent_questions_get_the_vectors_and_answers_they_get_alone(
+    service: RagService, embedder
+) -> None:
+    workers = QueryWorkers(embedder, workers=2)
+    alone = [service.ask(q) for q in QUESTIONS]
     futures = [
-        batcher.submit(q, lambda v, q=q: service.ask(q, query_vector=v)) for q in QUESTIONS * 4
+        workers.submit(q, lambda v, q=q: (v, service.ask(q, query_vector=v))) for q in QUESTIONS * 4
     ]
     together = [f.result(timeout=60) for f in futures]
-    assert [r.answer for r in together] == [r.answer for r in alone]
-    assert [r.citations for r in together] == [r.citations for r in alone]
-    assert sum(counting.calls) == 16 and len(counting.calls) < 16  # some calls carried several
+    for (vector, result), question, expected in zip(
+        together, QUESTIONS * 4, alone * 4, strict=True
+    ):
+        np.testing.assert_array_equal(vector, embedder.encode([question])[0])
+        assert result.answer == expected.answer and result.citations == expected.citations
 
 
 def test_ask_later_reports_bad_input_and_keeps_working(service: RagService) -> None:

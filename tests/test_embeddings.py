@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.chunking import split_sentences
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.index import IndexSpec
@@ -25,22 +26,36 @@ def torch_embedder() -> Embedder:
     return Embedder(backend="torch")
 
 
-def test_onnx_vectors_match_torch(embedder: Embedder, torch_embedder: Embedder) -> None:
-    assert embedder.backend == "onnx" and embedder.precision == "fp32"
-    same = np.sum(embedder.encode(TEXTS) * torch_embedder.encode(TEXTS), axis=1)
+def test_fp32_onnx_vectors_match_torch(tmp_path: Path, torch_embedder: Embedder) -> None:
+    fp32 = Embedder(backend="onnx", cache_dir=tmp_path / "models")
+    assert fp32.backend == "onnx" and fp32.precision == "fp32"
+    same = np.sum(fp32.encode(TEXTS) * torch_embedder.encode(TEXTS), axis=1)
     assert same.min() > 0.9999
 
 
-def test_int8_is_close_and_its_index_is_kept_apart(tmp_path: Path, torch_embedder) -> None:
-    int8 = Embedder(backend="onnx-int8", cache_dir=tmp_path / "models")
-    assert int8.backend == "onnx-int8" and list((tmp_path / "models").glob("*-int8.onnx"))
-    close = np.sum(int8.encode(TEXTS) * torch_embedder.encode(TEXTS), axis=1)
+def test_default_int8_is_close_and_its_index_is_kept_apart(
+    tmp_path: Path, embedder: Embedder, torch_embedder: Embedder
+) -> None:
+    assert embedder.backend == "onnx-int8" and embedder.precision == "int8"
+    close = np.sum(embedder.encode(TEXTS) * torch_embedder.encode(TEXTS), axis=1)
     assert close.min() > 0.97
     settings = Settings(index_dir=tmp_path / "index", sources=[SEED_DIR])
     RagService.open(settings, torch_embedder)
-    reasons = RagService(settings, int8).sync_sources()
+    reasons = RagService(settings, embedder).sync_sources()
     assert reasons == ["precision changed ('fp32' -> 'int8')"]
     assert IndexSpec("m", 1, 0) == IndexSpec("m", 1, 0, "fp32")  # older manifests read as fp32
+
+
+def test_batches_run_side_by_side_keep_each_vector_in_its_row(embedder: Embedder) -> None:
+    article = (SEED_DIR / "xiaomi-great-wall-electric-car.txt").read_text()
+    texts = [article[s.start : s.end] for s in split_sentences(article)]
+    assert len(texts) > embedder.batch_size  # several batches, on the embedding pool
+    together = embedder.encode(texts)
+    one_by_one = np.concatenate([embedder.encode([text]) for text in texts])
+    # int8 activations are scaled per batch, so a vector moves a little with its company
+    same = np.sum(together * one_by_one, axis=1)
+    assert same.min() > 0.97
+    assert (np.argmax(together @ one_by_one.T, axis=1) == np.arange(len(texts))).all()
 
 
 def test_unknown_backend_names_the_valid_ones() -> None:

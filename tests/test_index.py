@@ -50,7 +50,8 @@ def test_changed_source_rebuilds_and_reuses_vectors(tmp_path, sources, embedder)
     messages: list[str] = []
     reasons = RagService(service.settings, embedder).sync_sources(messages.append)
     assert reasons == ["source files changed"]
-    assert "embedding 2 new sentences (0 reused)" in messages  # only the new file is indexed
+    # only the new file is indexed (its title is its first sentence)
+    assert "embedding 2 new texts (1 reused or repeated)" in messages
     assert store.read_manifest(service.root).documents == 2
 
 

@@ -39,8 +39,25 @@ def test_a_write_adds_one_segment_and_leaves_the_others_untouched(service) -> No
     manifest = store.read_manifest(service.root)
     assert [e.name for e in manifest.segments] == [first.name, manifest.segments[1].name]
     assert manifest.segments[0].files == first.files  # not rewritten
-    assert "embedding 1 new sentences (0 reused)" in messages
+    # its one sentence is its title too: embedded once
+    assert "embedding 1 new texts (1 reused or repeated)" in messages
     assert manifest.documents == 4 and store.verify(service.root) == []
+
+
+def test_a_text_repeated_in_one_write_is_embedded_once(service) -> None:
+    line = "Shares of the company rose 5% in Hong Kong."
+    repeated = [
+        make_document("wire-1", f"Tesla opened a factory near Berlin. {line}", title="Wire"),
+        make_document("wire-2", f"BYD sold 3 million cars in 2023. {line}", title="Wire"),
+    ]
+    messages: list[str] = []
+    index = service.ingest(repeated, progress=messages.append)
+    # 4 sentences and 2 titles: the repeated line and title are embedded once each
+    assert "embedding 4 new texts (2 reused or repeated)" in messages
+    rows = [r for r in range(len(index.sent_start)) if index.sentence_text(r) == line]
+    assert len(rows) == 2
+    np.testing.assert_array_equal(index.vectors[rows[:1]], index.vectors[rows[1:]])
+    assert np.linalg.norm(index.vectors[rows[:1]]) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_replace_and_delete_mark_the_old_rows_and_queries_skip_them(service) -> None:
@@ -82,7 +99,7 @@ def test_merging_reuses_vectors(service) -> None:
     service.ingest(documents(["byd"]), progress=messages.append)  # 1 + 1: merged
     assert len(service.current().index.segments) == 1
     assert any(m.startswith("merging the 2 documents") for m in messages)
-    assert "embedding 0 new sentences (4 reused)" in messages
+    assert "embedding 0 new texts (6 reused or repeated)" in messages
 
 
 def test_a_write_from_another_process_is_seen_and_shares_loaded_segments(service, embedder):
