@@ -57,7 +57,8 @@ class Embedder:
         self.batch_size = batch_size
         self.dimension = int(self.model.get_embedding_dimension())
         self.backend, self.onnx = "torch", None
-        self._pool: ThreadPoolExecutor | None = None
+        cores = len(os.sched_getaffinity(0))
+        self.pool = ThreadPoolExecutor(cores, thread_name_prefix="embed")  # threads start on use
         if backend != "torch":
             try:
                 int8 = backend == "onnx-int8"
@@ -100,16 +101,10 @@ class Embedder:
             return vectors
         # Batches run side by side: a small model keeps one core busy better than it splits
         # one batch's matrices across two (measured: bench/results/ingest*.json).
-        done = self.pool().map(encode_batch, batches)
+        done = self.pool.map(encode_batch, batches)
         for _ in tqdm(done, total=len(batches), desc="Batches", disable=not show_progress):
             pass
         return vectors
-
-    def pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            cores = len(os.sched_getaffinity(0))
-            self._pool = ThreadPoolExecutor(cores, thread_name_prefix="embed")
-        return self._pool
 
 
 class QueryWorkers:
@@ -123,10 +118,15 @@ class QueryWorkers:
     vector, and so its answer, would depend on what else was being asked at that moment. Two
     workers overlap one query's model run (which releases the GIL) with another's Python."""
 
-    def __init__(self, embedder: Embedder, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        workers: int | None = None,
+        initializer: Callable[[], None] | None = None,
+    ) -> None:
         self.embedder = embedder
         count = workers or len(os.sched_getaffinity(0))
-        self.pool = ThreadPoolExecutor(count, thread_name_prefix="query")
+        self.pool = ThreadPoolExecutor(count, "query", initializer)
 
     def submit(self, text: str, then: Callable[[np.ndarray], T] | None = None) -> Future:
         """A future of `then(vector)`, or of the vector itself."""
@@ -142,9 +142,11 @@ class QueryWorkers:
 
 
 @lru_cache(maxsize=4)
-def shared_query_workers(embedder: Embedder) -> QueryWorkers:
+def shared_query_workers(
+    embedder: Embedder, initializer: Callable[[], None] | None = None
+) -> QueryWorkers:
     """One set of query workers per loaded model, however many services use it."""
-    return QueryWorkers(embedder)
+    return QueryWorkers(embedder, initializer=initializer)
 
 
 @lru_cache(maxsize=4)

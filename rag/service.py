@@ -23,7 +23,7 @@ from rag.documents import Document, fingerprint_paths, load_paths
 from rag.embeddings import Embedder, shared_embedder, shared_query_workers
 from rag.generation import Generated, GenerationError, LanguageModel, Source
 from rag.grounding import grounded_reply
-from rag.index import CorpusIndex, IndexSpec, build, with_changes
+from rag.index import CorpusIndex, IndexSpec, build, search_on_one_thread, with_changes
 from rag.retrieval import HybridRetriever, Retrieval
 
 ANSWER_MODES = ("extractive", "generative")
@@ -95,7 +95,7 @@ class RagService:
             settings.embed_backend,
             settings.model_cache_dir,
         )
-        self.queries = shared_query_workers(self.embedder)
+        self.queries = shared_query_workers(self.embedder, search_on_one_thread)
         self.spec = IndexSpec(
             settings.model, settings.chunk_size, settings.chunk_overlap, self.embedder.precision
         )

@@ -224,14 +224,16 @@ def load_documents(root: Path) -> list[Document]:
 
 
 def load_segment(root: Path, entry: SegmentEntry) -> Segment:
+    """Vectors and BM25 postings stay on disk, memory-mapped: a query reads only the rows and
+    terms it needs, so resident memory does not grow with them (bench/startup.py)."""
     folder = root / entry.name
     arrays = np.load(folder / ARRAYS)
     return Segment(
         documents=read_documents(folder / DOCUMENTS),
         vectors=np.load(folder / VECTORS, mmap_mode="r"),
-        title_vectors=np.load(folder / TITLE_VECTORS),
+        title_vectors=np.load(folder / TITLE_VECTORS, mmap_mode="r"),
         dense=faiss.read_index(str(folder / DENSE)),
-        bm25=Bm25Index.load(folder / BM25_DIR),
+        bm25=Bm25Index.load(folder / BM25_DIR, mmap=True),
         name=entry.name,
         files=entry.files,
         **{key: arrays[key] for key in SPAN_ARRAYS},

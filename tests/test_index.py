@@ -5,12 +5,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from rag import index as index_module
 from rag import store
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.index import FORMAT_VERSION
+from rag.index import FORMAT_VERSION, dense_index, dense_kind, nearest
 from rag.service import RagService
 from tests.conftest import SEED_DIR
 
@@ -111,3 +113,21 @@ def test_failed_write_keeps_the_previous_commit(tmp_path, sources, embedder, mon
     assert store.current_commit(service.root) == before
     assert store.verify(service.root) == []
     assert not [p for p in service.root.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_large_segment_is_searched_approximately_and_rescored_exactly(monkeypatch) -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((30, 384))
+    points = centres[rng.integers(0, 30, 3_000)] + 0.5 * rng.standard_normal((3_000, 384))
+    vectors = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    monkeypatch.setattr(index_module, "FLAT_LIMIT", 1_000)
+    dense = dense_index(vectors)
+    assert dense_kind(dense) == "IVF219,SQ4"  # 4 * sqrt(3,000) lists, 4-bit codes
+    recall = []
+    for query in vectors[rng.integers(0, 3_000, 30)]:
+        rows, scores = nearest(dense, vectors, query, 100)
+        np.testing.assert_allclose(scores, vectors[rows] @ query, rtol=1e-5)  # exact cosines
+        assert (np.diff(scores) <= 0).all()
+        truth = np.argsort(-(vectors @ query))[:10]
+        recall.append(len(set(rows[:10].tolist()) & set(truth.tolist())) / 10)
+    assert np.mean(recall) >= 0.9
