@@ -53,7 +53,7 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
             app.state.service = RagService.open(settings, progress=log.info)
         # The model and the index are millions of objects that live as long as the process;
         # kept out of the collector's full passes, they stop stalling every request now and
-        # then (32 clients: p99 365 -> 133 ms, bench/perf.py).
+        # then (32 clients: p99 365 -> 108 ms, README "Performance").
         gc.collect()
         gc.freeze()
         yield
