@@ -86,7 +86,7 @@ def measure(vectors: np.ndarray, queries: np.ndarray) -> dict:
         path.read_bytes()
         read_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        faiss.read_index(str(path))
+        store.read_dense(path)
         load_seconds = time.perf_counter() - started
     return {
         "vectors": count,

@@ -232,12 +232,18 @@ def load_segment(root: Path, entry: SegmentEntry) -> Segment:
         documents=read_documents(folder / DOCUMENTS),
         vectors=np.load(folder / VECTORS, mmap_mode="r"),
         title_vectors=np.load(folder / TITLE_VECTORS, mmap_mode="r"),
-        dense=faiss.read_index(str(folder / DENSE)),
+        dense=read_dense(folder / DENSE),
         bm25=Bm25Index.load(folder / BM25_DIR, mmap=True),
         name=entry.name,
         files=entry.files,
         **{key: arrays[key] for key in SPAN_ARRAYS},
     )
+
+
+def read_dense(path: Path) -> faiss.Index:
+    """The FAISS index memory-mapped, read-only (segments never change): a large one loads in
+    a fraction of the time it takes to read its file, and pages in only the lists searched."""
+    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
 
 
 def load(root: Path, check: bool = True, reuse: list[Segment] = ()) -> CorpusIndex | None:
