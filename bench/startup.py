@@ -33,7 +33,8 @@ from rag.service import RagService
 def build_large_index(squad_json: Path, vectors: int, folder: Path) -> dict:
     paragraphs = load_squad(squad_json)[0]
     squad = project_service("squad", paragraphs)
-    copies = math.ceil(vectors / squad.current().index.manifest.sentences)
+    reusable = squad.current().index
+    copies = math.ceil(vectors / reusable.manifest.sentences)
     documents = [
         make_document(f"copy{c}-{p.doc_id}", p.text, title=p.title)
         for c in range(copies)
@@ -41,7 +42,7 @@ def build_large_index(squad_json: Path, vectors: int, folder: Path) -> dict:
     ]
     service = RagService(Settings(index_dir=folder, sources=[]), squad.embedder)
     started = time.perf_counter()
-    large = build(documents, service.spec, squad.embedder, squad.current().index.segments, print)
+    large = build(documents, service.spec, squad.embedder, reusable.segments, print)
     service.publish(large)
     seconds = time.perf_counter() - started
     manifest = large.manifest

@@ -22,6 +22,10 @@ T = TypeVar("T")
 PACKAGED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 
 
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
 def resolve_model(name: str) -> str:
     """The packaged default resolves to files in site-packages, so it never touches a hub."""
     if name in PACKAGED_NAMES:
@@ -57,8 +61,7 @@ class Embedder:
         self.batch_size = batch_size
         self.dimension = int(self.model.get_embedding_dimension())
         self.backend, self.onnx = "torch", None
-        cores = len(os.sched_getaffinity(0))
-        self.pool = ThreadPoolExecutor(cores, thread_name_prefix="embed")  # threads start on use
+        self.pool = ThreadPoolExecutor(cores(), thread_name_prefix="embed")  # threads start on use
         if backend != "torch":
             try:
                 int8 = backend == "onnx-int8"
@@ -125,8 +128,7 @@ class QueryWorkers:
         initializer: Callable[[], None] | None = None,
     ) -> None:
         self.embedder = embedder
-        count = workers or len(os.sched_getaffinity(0))
-        self.pool = ThreadPoolExecutor(count, "query", initializer)
+        self.pool = ThreadPoolExecutor(workers or cores(), "query", initializer)
 
     def submit(self, text: str, then: Callable[[np.ndarray], T] | None = None) -> Future:
         """A future of `then(vector)`, or of the vector itself."""

@@ -114,7 +114,7 @@ def build_segment(
     # sentences and titles in one call: a title is often a document's first sentence too
     texts = sent_texts + titles
     all_keys = np.array([text_key(spec, text) for text in texts], dtype="S20")
-    all_vectors = embed_with_cache(texts, all_keys, embedder, reusable, "texts", progress)
+    all_vectors = embed_with_cache(texts, all_keys, embedder, reusable, progress)
     n = len(sent_texts)
     keys, title_keys = all_keys[:n], all_keys[n:]
     vectors, title_vectors = all_vectors[:n], all_vectors[n:]
@@ -198,7 +198,6 @@ def embed_with_cache(
     keys: np.ndarray,
     embedder: Embedder,
     reusable: list[Segment],
-    what: str,
     progress: Callable[[str], None] | None,
 ) -> np.ndarray:
     """Vectors for `texts`, copied from `reusable` segments where the key is known; a text
@@ -213,7 +212,7 @@ def embed_with_cache(
             vectors[i] = found
     if progress:
         saved = len(texts) - len(todo)
-        progress(f"embedding {len(todo)} new {what} ({saved} reused or repeated)")
+        progress(f"embedding {len(todo)} new texts ({saved} reused or repeated)")
     if todo:
         rows = list(todo.values())
         fresh = embedder.encode([texts[r[0]] for r in rows], show_progress=progress is not None)
