@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test lint eval bench bench-squad bench-scifact stress llm llm-install bench-generative clean
+.PHONY: install serve test lint eval bench bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
 
 install: $(STAMP)
 
@@ -23,12 +23,12 @@ serve: install
 
 # The tests drive the real local LLM too, so they need `llm-install` (once: a build of minutes).
 test: install llm-install
-	$(BIN)/ruff check rag api tests bench
+	$(BIN)/ruff check rag api tests bench train
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check rag api tests bench
-	$(BIN)/ruff format --check rag api tests bench
+	$(BIN)/ruff check rag api tests bench train
+	$(BIN)/ruff format --check rag api tests bench train
 
 # Answer quality on the seed golden set; exits non-zero below seeds/eval-thresholds.toml.
 eval: install
@@ -40,6 +40,22 @@ bench-squad: install
 
 bench-scifact: install
 	$(BIN)/python -m bench.scifact --data $(SHARED)/data/scifact
+
+# Short answers and confidence on SQuAD v1.1 and v2.0 dev (SAMPLE=N questions per set; 0: all).
+SQUAD2_JSON := $(SHARED)/data/squad-v2.0/dev-v2.0.json
+bench-reader: install
+	$(BIN)/python -m bench.reader --squad $(SHARED)/data/squad-v1.1/dev-v1.1.json \
+		--squad2 $(SQUAD2_JSON) --sample $(or $(SAMPLE),0)
+
+# The reader, reproduced from SQuAD v1.1 train on this CPU (fixed seed; about 90 minutes on 2
+# cores, resumable: run it again after an interruption), exported to int8 ONNX in
+# rag/assets/reader/, then calibrated on held-out train articles. Put the printed SHA-256 in
+# rag/reader.py (MODEL_SHA256) to serve it. `make serve` and `make test` never train.
+SQUAD_TRAIN := $(SHARED)/data/squad-v1.1/train-v1.1.json
+train-reader: install
+	$(BIN)/python -m train.reader --data $(SQUAD_TRAIN) --out build/reader
+	$(BIN)/python -m train.export_reader --trained build/reader --out rag/assets/reader
+	$(BIN)/python -m train.calibrate --data $(SQUAD_TRAIN) --model-dir rag/assets/reader
 
 # Speed and scale on 127.0.0.1, results in bench/results/ (QUICK=1: a few minutes).
 SQUAD_JSON := $(SHARED)/data/squad-v1.1/dev-v1.1.json

@@ -4,20 +4,18 @@
 
 Retrieval and answers use all 2,067 paragraphs as documents. Abstention indexes the
 even-numbered articles only: their questions should be answered, the odd articles' questions
-should not. The confidence model is fitted on one half of those questions and reported on the
-other half (the fitted weights are printed; `rag.answer.CONFIDENCE_WEIGHTS` holds the shipped ones).
+should not; the shipped confidence and threshold decide (they are fitted on SQuAD train, by
+`python -m train.calibrate`).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from bench.common import (
     OUT,
@@ -33,13 +31,10 @@ from bench.common import (
     sample,
     save_results,
 )
-from rag.answer import CONFIDENCE_WEIGHTS
 from rag.config import BACKENDS, DEFAULT_BACKEND, Settings
 from rag.evaluation import contains_any, normalize, token_f1
 from rag.index import build
 from rag.service import AskResult, RagService
-
-SIGNALS = list(k for k in CONFIDENCE_WEIGHTS if k != "bias")
 
 
 def answer_metrics(results: list[AskResult], questions: list[Question]) -> dict[str, float]:
@@ -93,48 +88,26 @@ def retrieval_and_answers(
 
 
 def abstention(full: RagService, documents, questions: list[Question], per_side: int) -> dict:
-    """Index even articles; fit confidence on half the questions, report on the other half."""
+    """Index even articles only: their questions should be answered, the odd ones' not."""
     group_of = {d.doc_id: int(d.doc_id.split("-")[1]) for d in documents}
     half_docs = [d for d in documents if group_of[d.doc_id] % 2 == 0]
     half = RagService(
-        Settings(index_dir=OUT / "squad-half-unused", sources=[], answer_threshold=0.0),
-        full.embedder,
+        Settings(index_dir=OUT / "squad-half-unused", sources=[]), full.embedder, full.reader
     )
     reusable = full.current().index.segments
     half.activate(build(half_docs, full.spec, full.embedder, reusable))
     inside = sample([q for q in questions if q.group % 2 == 0], per_side, seed=1)
     outside = sample([q for q in questions if q.group % 2 == 1], per_side, seed=2)
-    asked = inside + outside
     labels = np.array([1] * len(inside) + [0] * len(outside))
-    results = half.ask_batch([q.text for q in asked], top_k=5)
-    features = np.array([[r.signals[name] for name in SIGNALS] for r in results])
-    shipped = np.array([r.confidence for r in results])
-    fit = np.arange(len(asked)) % 2 == 0
-    model = LogisticRegression(C=10.0, max_iter=1000).fit(features[fit], labels[fit])
-    fitted = model.predict_proba(features)[:, 1]
-    threshold = best_threshold(fitted[fit], labels[fit])
-    report = ~fit
-    bias = float(model.intercept_[0]) - math.log(threshold / (1 - threshold))
-    weights = {"bias": round(bias, 3)}
-    weights.update(
-        {name: round(float(w), 3) for name, w in zip(SIGNALS, model.coef_[0], strict=True)}
-    )
+    results = half.ask_batch([q.text for q in inside + outside], top_k=5)
+    answered = np.array([r.answerable for r in results])
     return {
         "indexed_documents": len(half_docs),
         "questions_in_corpus": len(inside),
         "questions_out_of_corpus": len(outside),
-        "fitted_on": "even positions; reported on odd positions",
-        "fitted_weights_at_threshold_0.5": weights,
-        "fitted": rates(fitted[report] >= threshold, labels[report]),
-        "shipped_weights": rates(shipped[report] >= 0.5, labels[report]),
-        "shipped_weights_all_questions": rates(shipped >= 0.5, labels),
+        "answer_threshold": half.current().answerer.threshold,
+        **rates(answered, labels),
     }
-
-
-def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The cut that maximises the worse of 'answered in corpus' and 'abstained outside'."""
-    candidates = np.unique(np.round(scores, 4))
-    return float(max(candidates, key=lambda t: min(rates(scores >= t, labels).values())))
 
 
 def rates(answered: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -182,8 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, metrics in retrieval.items():
         print(f"{name:>16}  " + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
     print("answers  " + "  ".join(f"{k} {v}" for k, v in answers.items()))
-    print(f"abstention  {abstain['fitted']}  shipped {abstain['shipped_weights']}")
-    print(f"fitted weights {abstain['fitted_weights_at_threshold_0.5']}")
+    print(f"abstention  {abstain}")
     print(f"saved {path}")
 
 

@@ -1,4 +1,10 @@
-"""Extractive answers: the sentence that answers, a short span in it, and when to keep quiet."""
+"""Extractive answers: the trained reader's span in the best passages, the sentence that holds
+it as the citation, and a confidence that is the probability the answer is right.
+
+The confidence is a logistic model over the reader's scores and the retrieval's, fitted on
+questions from SQuAD train articles the reader never saw (`python -m train.calibrate`); the
+service abstains below the threshold fitted with it (or `answer_threshold`).
+"""
 
 from __future__ import annotations
 
@@ -7,26 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.extract import AnswerType, answer_type, candidates, extract_span
+from rag.conversation import standalone_wording
 from rag.index import CorpusIndex
-from rag.lexical import query_terms
-from rag.retrieval import Retrieval, chunk_sentences
+from rag.question_type import AnswerType, answer_type
+from rag.reader import Reader, ReaderError
+from rag.retrieval import Retrieval, ScoredChunk, chunk_sentences
 
-# Sentence ranking: cosine + weight * share of the question's IDF mass the sentence holds.
-COVERAGE_WEIGHT = 0.5
-CHUNK_WEIGHT = 0.3
-# A "when" question is answered by a sentence that holds a date, and so on.
-SHAPE_WEIGHT = 0.2
-# Confidence = logistic(bias + Σ weight·signal), fitted on SQuAD in/out-of-corpus questions by
-# `python -m bench.squad` (see bench/results/squad.json, "abstention").
-CONFIDENCE_WEIGHTS = {
-    "bias": -13.438,
-    "dense": 12.917,
-    "coverage": 6.073,
-    "chunk": 6.92,
-    "shape_missing": -0.187,
-    "span_support": 1.235,
-}
+# What the calibration sees of a candidate answer; reader.json's weights follow this order.
+FEATURES = ("margin", "span_logprob", "fused", "dense", "lexical", "top_rank")
 
 
 @dataclass(frozen=True)
@@ -34,8 +28,6 @@ class Evidence:
     sentence: int
     chunk: int
     score: float
-    dense: float
-    coverage: float
 
 
 @dataclass(frozen=True)
@@ -44,106 +36,151 @@ class Answer:
     answerable: bool
     confidence: float
     answer_type: AnswerType
-    evidence: list[Evidence]  # supporting sentences, best first
+    evidence: list[Evidence]  # sentences that hold the answer, first one first
     span: tuple[int, int] | None  # document offsets of the short answer
     signals: dict[str, float]  # what the confidence was computed from
 
 
-def idf_coverage(
-    terms: tuple[str, ...], weights: dict[str, float], sentence_terms: list[tuple[str, ...]]
-) -> np.ndarray:
-    """Share of the question's IDF mass that each sentence contains."""
-    total = sum(weights[t] for t in terms)
-    if total <= 0:
-        return np.zeros(len(sentence_terms), dtype=np.float32)
-    values = [sum(weights[t] for t in terms if t in set(own)) / total for own in sentence_terms]
-    return np.asarray(values, dtype=np.float32)
+@dataclass(frozen=True)
+class Candidate:
+    """One passage's best span, placed in its document, with the signals about it."""
+
+    chunk: int
+    start: int  # document offsets
+    end: int
+    signals: dict[str, float]
+    confidence: float  # calibrated probability that the span is right
 
 
-def confidence(signals: dict[str, float]) -> float:
-    weights = CONFIDENCE_WEIGHTS
-    z = weights["bias"] + sum(weights[name] * value for name, value in signals.items())
-    return 1.0 / (1.0 + math.exp(-z))
+@dataclass(frozen=True)
+class Calibration:
+    bias: float
+    weights: dict[str, float]
+    threshold: float  # where answering stops paying (fitted with the weights)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> Calibration:
+        fitted = meta.get("calibration")
+        if not fitted:
+            raise ReaderError(
+                "the reader model has no calibration: run `python -m train.calibrate`"
+            )
+        weights = {k: float(v) for k, v in fitted["weights"].items()}
+        return cls(float(fitted["bias"]), weights, float(fitted.get("threshold", 0.5)))
+
+    def __call__(self, signals: dict[str, float]) -> float:
+        z = self.bias + sum(w * signals[name] for name, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 class ExtractiveAnswerer:
     def __init__(
         self,
         index: CorpusIndex,
-        threshold: float = 0.5,
-        chunks_considered: int = 3,
-        max_citations: int = 3,
+        reader: Reader,
+        threshold: float | None = None,
+        passages_read: int = 3,
+        window_chars: int = 0,
+        stop_confidence: float | None = 0.9,
     ) -> None:
         self.index = index
-        self.threshold = threshold
-        self.chunks_considered = chunks_considered
-        self.max_citations = max_citations
+        self.reader = reader
+        self.calibration = Calibration.from_meta(reader.meta)
+        self.threshold = self.calibration.threshold if threshold is None else threshold
+        self.passages_read = passages_read
+        self.window_chars = window_chars
+        self.stop_confidence = stop_confidence
 
     def run(self, retrieval: Retrieval) -> Answer:
         kind = answer_type(retrieval.question)
-        weights = dict(
-            zip(retrieval.terms, self.index.idf(retrieval.terms, prior_docs=1000), strict=True)
-        )
-        evidence = self.rank_sentences(retrieval, kind, weights)
-        if not evidence:
+        candidates = self.candidates(retrieval, stop_at=self.stop_confidence)
+        if not candidates:
             return Answer(None, False, 0.0, kind, [], None, {})
-        best = evidence[0]
-        sentence_text = self.index.sentence_text(best.sentence)
-        span = extract_span(kind, set(retrieval.terms), sentence_text, weights)
-        signals = {
-            "dense": best.dense,
-            "coverage": best.coverage,
-            "chunk": next(c.score for c in retrieval.chunks if c.chunk == best.chunk),
-            "shape_missing": float(kind is not AnswerType.OTHER and span is None),
-            "span_support": float(span.support) if span else 0.0,
-        }
-        conf = confidence(signals)
-        supporting = [e for e in evidence if e.score >= best.score - 0.05][: self.max_citations]
-        if conf < self.threshold:
-            return Answer(None, False, conf, kind, supporting, None, signals)
-        if span is None:
-            return Answer(sentence_text, True, conf, kind, supporting, None, signals)
-        offset = int(self.index.sent_start[best.sentence])
-        text = sentence_text[span.start : span.end]
-        document_span = (offset + span.start, offset + span.end)
-        return Answer(text, True, conf, kind, supporting, document_span, signals)
+        best = max(candidates, key=lambda c: c.confidence)
+        evidence = self.holding_sentences(best)
+        if best.confidence < self.threshold:
+            return Answer(None, False, best.confidence, kind, evidence, None, best.signals)
+        doc = self.index.documents[self.index.chunk_doc[best.chunk]]
+        text = doc.text[best.start : best.end]
+        span = (best.start, best.end)
+        return Answer(text, True, best.confidence, kind, evidence, span, best.signals)
 
-    def rank_sentences(
-        self, retrieval: Retrieval, kind: AnswerType, weights: dict[str, float]
-    ) -> list[Evidence]:
-        top = retrieval.chunks[: self.chunks_considered]
-        if not top:
-            return []
-        chunk_rows = np.array([c.chunk for c in top])
-        rows, starts = chunk_sentences(self.index, chunk_rows)
-        owner = np.repeat(np.arange(len(top)), np.diff(np.append(starts, len(rows))))
-        dense = np.asarray(self.index.vectors[rows] @ retrieval.query_vector)
-        texts = [self.index.sentence_text(int(r)) for r in rows]
-        coverage = idf_coverage(retrieval.terms, weights, [query_terms(t) for t in texts])
-        chunk_scores = np.array([top[o].score for o in owner])
-        has_shape = np.array(
-            [kind is not AnswerType.OTHER and bool(candidates(t, kind)) for t in texts]
-        )
-        scores = (
-            dense
-            + COVERAGE_WEIGHT * coverage
-            + CHUNK_WEIGHT * chunk_scores
-            + SHAPE_WEIGHT * has_shape
-        )
-        order = np.argsort(-scores, kind="stable")
-        seen: set[int] = set()
-        ranked = []
-        for i in order:
-            if int(rows[i]) in seen:
-                continue
-            seen.add(int(rows[i]))
-            ranked.append(
-                Evidence(
-                    int(rows[i]),
-                    top[owner[i]].chunk,
-                    float(scores[i]),
-                    float(dense[i]),
-                    float(coverage[i]),
+    def candidates(self, retrieval: Retrieval, stop_at: float | None = None) -> list[Candidate]:
+        """The reader's best span in each of the top passages, with its signals and confidence.
+
+        The first passage is read alone; when its answer is already as sure as `stop_at`, the
+        others are not read (a candidate's confidence depends on its own passage only, so
+        reading the rest could only change the answer for one still surer)."""
+        top = retrieval.chunks[: self.passages_read]
+        result: list[Candidate] = []
+        for batch in (top[:1], top[1:]):
+            if not batch or (
+                stop_at is not None and result and max(c.confidence for c in result) >= stop_at
+            ):
+                break
+            result += self.read(retrieval, batch, top_score=top[0].score)
+        return result
+
+    def read(
+        self, retrieval: Retrieval, passages: list[ScoredChunk], top_score: float
+    ) -> list[Candidate]:
+        windows = [self.reading_window(c.chunk, retrieval.query_vector) for c in passages]
+        texts = [
+            self.index.documents[self.index.chunk_doc[c.chunk]].text[start:end]
+            for c, (start, end) in zip(passages, windows, strict=True)
+        ]
+        result = []
+        for reading in self.reader.read(standalone_wording(retrieval.question), texts):
+            scored = passages[reading.passage]
+            offset = windows[reading.passage][0]
+            signals = {
+                "margin": reading.margin,
+                "span_logprob": reading.span_logprob,
+                "fused": scored.score,
+                "dense": scored.dense,
+                "lexical": scored.lexical,
+                "top_rank": float(scored.score >= top_score),
+            }
+            result.append(
+                Candidate(
+                    scored.chunk,
+                    offset + reading.start,
+                    offset + reading.end,
+                    signals,
+                    self.calibration(signals),
                 )
             )
-        return ranked
+        return result
+
+    def reading_window(self, chunk: int, query_vector: np.ndarray) -> tuple[int, int]:
+        """Document offsets of what the reader reads of a passage: its sentence most like the
+        question, grown by whole neighbouring sentences (the more similar first) up to
+        `window_chars`. The reader's time grows with what it reads."""
+        index = self.index
+        if not self.window_chars:
+            return int(index.chunk_start[chunk]), int(index.chunk_end[chunk])
+        rows, _ = chunk_sentences(index, np.array([chunk]))
+        starts, ends = index.sent_start[rows], index.sent_end[rows]
+        similarity = np.asarray(index.vectors[rows] @ query_vector)
+        lo = hi = int(np.argmax(similarity))
+        while True:
+            options = [i for i in (lo - 1, hi + 1) if 0 <= i < len(rows)]
+            options = [
+                i
+                for i in options
+                if max(ends[hi], ends[i]) - min(starts[lo], starts[i]) <= self.window_chars
+            ]
+            if not options:
+                break
+            pick = max(options, key=lambda i: similarity[i])
+            lo, hi = min(lo, pick), max(hi, pick)
+        return int(starts[lo]), int(ends[hi])
+
+    def holding_sentences(self, candidate: Candidate) -> list[Evidence]:
+        """The sentence(s) of the passage that the span lies in: what the citation quotes."""
+        rows, _ = chunk_sentences(self.index, np.array([candidate.chunk]))
+        starts, ends = self.index.sent_start[rows], self.index.sent_end[rows]
+        inside = rows[(starts < candidate.end) & (ends > candidate.start)]
+        if inside.size == 0:  # a span in the gap between two sentences: cite the nearest
+            inside = rows[[int(np.argmin(np.abs(starts - candidate.start)))]]
+        return [Evidence(int(r), candidate.chunk, candidate.signals["fused"]) for r in inside]

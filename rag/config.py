@@ -48,8 +48,29 @@ class Settings(BaseSettings):
     )
     model_cache_dir: Path = Field(Path("index/models"), description="Where exports are cached.")
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Passages returned by /ask and /search.")
-    answer_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Below this confidence the service abstains."
+    answer_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Below this confidence (the calibrated probability that the answer is "
+        "right) the service abstains; unset: the threshold calibrated with the reader.",
+    )
+    reader_passages: int = Field(
+        2, ge=1, le=MAX_TOP_K, description="Top passages the reader reads for an answer."
+    )
+    reader_window_chars: int = Field(
+        0,
+        ge=0,
+        le=20_000,
+        description="Characters the reader reads around a passage's best sentence (whole "
+        "sentences); 0 reads the whole passage.",
+    )
+    reader_stop_confidence: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="When the top passage's answer is this sure, the other passages are not "
+        "read (1.0: always read them all).",
     )
     cors_origins: list[str] = Field(
         default_factory=list,

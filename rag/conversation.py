@@ -1,8 +1,9 @@
-"""Follow-up questions: read the conversation so far to know what "it" and "the first one" are.
+"""Follow-up questions: "and when will the first one arrive?" needs the question before it; "Who
+did Brentford sign?" does not, and must not be searched together with a question about cars.
 
-No LLM: a question that leans on what came before (a pronoun, a leading "and", a bare
-fragment) is searched together with the user's previous question; the kind of answer asked
-for still comes from the new question alone.
+No word list decides which is which: the service reads the question twice, searched alone and
+searched with the user's previous question, and keeps the reading its reader is surer of
+(`RagService.ask_stream`). The reader always reads the new question itself.
 """
 
 from __future__ import annotations
@@ -10,15 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.lexical import query_terms
-
-LEANS_BACK = re.compile(
-    r"^\s*(and|but|also|so|then|what about|how about)\b"
-    r"|\b(it|its|they|them|their|theirs|that|those|these|this|he|she|him|her|his|"
-    r"the (first|second|last|new|same) ones?|one|ones|there|then)\b",
-    re.IGNORECASE,
-)
-FRAGMENT_TERMS = 2  # a question with this few content words cannot stand on its own
+# "and when will it arrive?" asks "when will it arrive?": the conjunction only ties it to the
+# conversation, and the reader, trained on standalone questions, is surer without it.
+LEADING_CONJUNCTION = re.compile(r"^\s*(and|but|so|also|then)\b[\s,]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -27,13 +22,14 @@ class Turn:
     content: str
 
 
-def is_follow_up(question: str) -> bool:
-    return bool(LEANS_BACK.search(question)) or len(query_terms(question)) <= FRAGMENT_TERMS
-
-
-def search_text(question: str, history: list[Turn]) -> str:
-    """The text to retrieve with: the question, plus the last user question if it leans on it."""
+def with_history(question: str, history: list[Turn]) -> str | None:
+    """The search text for reading `question` as a follow-up, or None with no earlier question."""
     previous = [t.content.strip() for t in history if t.role == "user" and t.content.strip()]
-    if not previous or not is_follow_up(question):
-        return question
+    if not previous or previous[-1] == question.strip():
+        return None
     return f"{previous[-1]} {question}"
+
+
+def standalone_wording(question: str) -> str:
+    """The question without a conversational lead-in, for the reader."""
+    return LEADING_CONJUNCTION.sub("", question, count=1) or question

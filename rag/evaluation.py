@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import json
-import re
-import string
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -14,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.normalize import contains_any, normalize, token_f1
 from rag.service import AskResult, RagService
 
 
@@ -63,30 +61,6 @@ def load_golden(path: Path) -> list[GoldenItem]:
         except (ValueError, KeyError) as error:
             raise ValueError(f"{path}:{line_no}: bad golden record ({error})") from None
     return items
-
-
-# --- SQuAD-style answer normalisation, shared with the benchmarks --------------------------
-
-PUNCTUATION = set(string.punctuation)
-
-
-def normalize(text: str) -> str:
-    text = "".join(ch for ch in text.lower() if ch not in PUNCTUATION)
-    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    pred, ref = normalize(prediction).split(), normalize(gold).split()
-    common = sum((collections.Counter(pred) & collections.Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def contains_any(text: str, answers: Iterable[str]) -> bool:
-    haystack = normalize(text)
-    return any(normalize(a) and normalize(a) in haystack for a in answers)
 
 
 # --- one item, then the whole set ----------------------------------------------------------

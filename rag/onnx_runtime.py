@@ -55,15 +55,21 @@ def export(model, destination: Path, int8: bool) -> Path:
                 dynamo=False,
             )
         if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
             quantized = staging.with_name(staging.name + ".int8")
-            quantize_dynamic(staging, quantized, weight_type=QuantType.QInt8, per_channel=True)
+            quantize_int8(staging, quantized)
             os.replace(quantized, staging)
         os.replace(staging, destination)
     finally:
         staging.unlink(missing_ok=True)
     return destination
+
+
+def quantize_int8(source: Path, destination: Path) -> None:
+    """Weights to 8-bit, activations scaled per call (dynamic): a quarter of the size, on
+    VNNI/AMX about twice the speed."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(source, destination, weight_type=QuantType.QInt8, per_channel=True)
 
 
 def cached_export(model, model_path: str, cache_dir: Path, int8: bool) -> Path:

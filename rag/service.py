@@ -18,12 +18,14 @@ from rag import store
 from rag.answer import Answer, Evidence, ExtractiveAnswerer
 from rag.citations import Citation, cite
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
-from rag.conversation import Turn, search_text
+from rag.conversation import Turn, with_history
 from rag.documents import Document, fingerprint_paths, load_paths
 from rag.embeddings import Embedder, shared_embedder, shared_query_workers
 from rag.generation import Generated, GenerationError, LanguageModel, Source
 from rag.grounding import grounded_reply
 from rag.index import CorpusIndex, IndexSpec, build, search_on_one_thread, with_changes
+from rag.normalize import normalize
+from rag.reader import Reader, shared_reader
 from rag.retrieval import HybridRetriever, Retrieval
 
 ANSWER_MODES = ("extractive", "generative")
@@ -58,6 +60,15 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class AnswerSpan:
+    """Where the short answer sits: `document.text[start:end] == answer`."""
+
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class AskResult:
     question: str
     answer: str | None
@@ -72,6 +83,7 @@ class AskResult:
     mode: str = "extractive"  # which mode answered
     mode_reason: str | None = None  # why generative was asked for but extractive answered
     generation: dict[str, Any] | None = None  # model, tokens, tokens/s, dropped sentences
+    answer_span: AnswerSpan | None = None  # the extractive answer's offsets
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,8 +99,11 @@ class Snapshot:
 
 
 class RagService:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, reader: Reader | None = None
+    ) -> None:
         self.settings = settings
+        self.reader = reader or shared_reader()
         self.embedder = embedder or shared_embedder(
             settings.model,
             settings.embed_batch_size,
@@ -234,7 +249,14 @@ class RagService:
         self.snapshot = Snapshot(
             index,
             HybridRetriever(index, title_weight=self.settings.title_weight),
-            ExtractiveAnswerer(index, threshold=self.settings.answer_threshold),
+            ExtractiveAnswerer(
+                index,
+                self.reader,
+                threshold=self.settings.answer_threshold,
+                passages_read=self.settings.reader_passages,
+                window_chars=self.settings.reader_window_chars,
+                stop_confidence=self.settings.reader_stop_confidence,
+            ),
         )
 
     def current(self) -> Snapshot:
@@ -250,10 +272,11 @@ class RagService:
         top_k: int | None,
         doc_ids: list[str] | None,
         query_vector: np.ndarray | None = None,
-        history: list[Turn] | None = None,
+        search: str | None = None,
     ) -> tuple[Snapshot, Retrieval, dict[str, float]]:
+        """Passages for `question`, searched by `search` (the question itself by default)."""
         question = validate_question(question)
-        text = search_text(question, history or [])
+        text = search or question
         top_k = validate_top_k(top_k if top_k is not None else self.settings.top_k)
         snapshot = self.current()
         for doc_id in doc_ids or []:
@@ -262,7 +285,7 @@ class RagService:
         timings = {}
         started = time.perf_counter()
         if query_vector is None:
-            query_vector = self.queries.encode(text)
+            query_vector = self.embedder.encode([text])[0]
         timings["embed"] = elapsed_ms(started)
         started = time.perf_counter()
         retrieval = snapshot.retriever.run(question, query_vector, top_k, doc_ids, text)
@@ -307,13 +330,23 @@ class RagService:
         if mode not in ANSWER_MODES:
             raise QueryError(f"mode must be one of {', '.join(ANSWER_MODES)}, got {mode!r}")
         started_all = time.perf_counter()
-        snapshot, retrieval, timings = self.retrieve(
-            question, top_k, doc_ids, query_vector, history
-        )
-        started = time.perf_counter()
-        answer: Answer = snapshot.answerer.run(retrieval)
+        top_k = validate_top_k(top_k if top_k is not None else self.settings.top_k)
+        depth = max(top_k, self.settings.reader_passages)
+        readings = [(None, query_vector)]
+        if follow_up := with_history(question, history or []):
+            readings.append((follow_up, None))
+        best = None
+        for search, vector in readings:
+            snapshot, retrieval, timings = self.retrieve(question, depth, doc_ids, vector, search)
+            started = time.perf_counter()
+            answer: Answer = snapshot.answerer.run(retrieval)
+            timings["answer"] = elapsed_ms(started)
+            # a question read on its own and in the light of the previous one: keep the
+            # reading the reader is surer of (the question alone on a tie)
+            if best is None or answer.confidence > best[2].confidence:
+                best = (snapshot, retrieval, answer, timings)
+        snapshot, retrieval, answer, timings = best
         citations = cite(snapshot.index, answer.evidence) if answer.answerable else []
-        timings["answer"] = elapsed_ms(started)
         timings["total"] = elapsed_ms(started_all)
         extractive = AskResult(
             question=retrieval.question,
@@ -323,17 +356,25 @@ class RagService:
             answer_type=answer.answer_type.value,
             message=None if answer.answerable else ABSTAIN_MESSAGE,
             citations=citations,
-            passages=passages(snapshot.index, retrieval),
+            passages=passages(snapshot.index, retrieval)[:top_k],
             timings_ms=timings,
             signals={k: round(float(v), 4) for k, v in answer.signals.items()},
+            answer_span=answer_span(snapshot.index, answer),
         )
         if mode == "extractive":
             yield extractive
         else:
-            yield from self.generate(snapshot.index, retrieval, extractive, started_all)
+            yield from self.generate(
+                snapshot.index, retrieval, extractive, answer.evidence, started_all
+            )
 
     def generate(
-        self, index: CorpusIndex, retrieval: Retrieval, extractive: AskResult, started: float
+        self,
+        index: CorpusIndex,
+        retrieval: Retrieval,
+        extractive: AskResult,
+        reader_evidence: list[Evidence],
+        started: float,
     ) -> Iterator[str | AskResult]:
         """A generated reply whose every sentence passed the checks, else the extractive
         answer with the reason. Where the evidence is too weak for an extractive answer, no
@@ -386,9 +427,13 @@ class RagService:
             )
             yield replace(extractive, mode_reason=reason, generation=info, timings_ms=timings)
             return
-        evidence = [
-            Evidence(row, int(index.sent_chunk[row]), 1.0, 1.0, 1.0) for _, row in generated.quotes
-        ]
+        rows = [row for _, row in generated.quotes]
+        # The reader found the answer first: the reply either states the reader's span or
+        # cites the sentence that holds it too, so the answer can always be checked.
+        info["agrees_with_reader"] = normalize(extractive.answer or "") in normalize(generated.text)
+        if not info["agrees_with_reader"]:
+            rows += [e.sentence for e in reader_evidence if e.sentence not in rows]
+        evidence = [Evidence(row, int(index.sent_chunk[row]), 1.0) for row in rows]
         yield replace(
             extractive,
             answer=generated.text,
@@ -415,7 +460,7 @@ class RagService:
     ) -> Future[AskResult]:
         """An extractive `ask`, queued for a query worker that embeds and answers it (an
         event loop awaits the future); `timings_ms.embed` includes the wait in the queue."""
-        text = search_text(validate_question(question), history or [])
+        text = validate_question(question)
         queued = time.perf_counter()
 
         def answer(vector: np.ndarray) -> AskResult:
@@ -465,6 +510,13 @@ def passages(index: CorpusIndex, retrieval: Retrieval) -> list[Passage]:
             )
         )
     return result
+
+
+def answer_span(index: CorpusIndex, answer: Answer) -> AnswerSpan | None:
+    if not answer.answerable or answer.span is None:
+        return None
+    doc = index.documents[index.chunk_doc[answer.evidence[0].chunk]]
+    return AnswerSpan(doc.doc_id, *answer.span)
 
 
 def validate_question(question: str) -> str:

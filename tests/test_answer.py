@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.extract import AnswerType, answer_type, extract_span
-from rag.lexical import query_terms
+from rag.question_type import AnswerType, answer_type
 from rag.service import RagService
 from tests.conftest import EXAMPLE_QUESTION
 
@@ -31,7 +30,7 @@ def test_example_question_answers_2023_with_a_verified_citation(service: RagServ
         ("When did the brand's adventure begin?", "1984"),
         ("How much did Great Wall Hong Kong shares rise?", "15%"),
         ("Who is Xiaomi negotiating with?", "Great Wall"),
-        ("By how much did the Shanghai shares rise?", "10%"),
+        ("What kind of vehicles will Great Wall produce for Xiaomi?", "electric"),
     ],
 )
 def test_answers_contain_the_fact(service: RagService, question: str, expected: str) -> None:
@@ -51,24 +50,12 @@ def test_unanswerable_questions_abstain(service: RagService, question: str) -> N
     assert not result.answerable
     assert result.answer is None and result.citations == []
     assert result.message and result.passages  # still shows what it looked at
-    assert result.confidence < service.settings.answer_threshold
+    assert result.confidence < service.current().answerer.threshold
 
 
-def test_question_types_and_spans() -> None:
+def test_question_types() -> None:
     assert answer_type("When is it due?") is AnswerType.DATE
     assert answer_type("xiaomi ev release date?") is AnswerType.DATE
     assert answer_type("How many cars?") is AnswerType.NUMBER
     assert answer_type("Who said it?") is AnswerType.PERSON
     assert answer_type("What is the plan?") is AnswerType.OTHER
-    sentence = "On March 3, 2021 the firm sold 4,000 cars in Berlin, Smith said."
-
-    def span_for(question: str, text: str = sentence) -> str | None:
-        span = extract_span(answer_type(question), set(query_terms(question)), text)
-        return text[span.start : span.end] if span else None
-
-    assert span_for("When did the firm sell cars?") == "March 3, 2021"
-    assert span_for("How many cars did the firm sell?") == "4,000"
-    assert span_for("Where did the firm sell cars?") == "Berlin"
-    assert span_for("Who said the firm sold cars?") == "Smith"
-    assert span_for("How many cars?", "No numbers in here.") is None
-    assert span_for("How much is it?", "It launches in 2023 as one of many.") is None

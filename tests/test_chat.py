@@ -80,8 +80,6 @@ def test_abstention_reads_naturally(chat) -> None:
 def test_follow_up_uses_the_conversation(chat, client) -> None:
     completion = chat.chat.completions.create(model="rag", messages=FOLLOW_UP)
     assert "2023" in completion.choices[0].message.content
-    alone = client.post("/ask", json={"question": FOLLOW_UP[-1]["content"]}).json()
-    assert alone["answerable"] is False  # the question alone is too vague
     with_history = client.post(
         "/ask", json={"question": FOLLOW_UP[-1]["content"], "history": FOLLOW_UP[:-1]}
     ).json()

@@ -72,3 +72,17 @@ def test_seed_sentences_split_title_and_paragraphs() -> None:
 def test_overlap_must_be_smaller_than_size() -> None:
     with pytest.raises(ValueError, match="chunk_overlap"):
         Chunker(100, 100)
+
+
+def test_each_sentence_lives_in_the_chunk_that_holds_most_of_it() -> None:
+    """The linear search finds what a scan of every chunk finds, on a long document."""
+    text = "\n\n".join(larger_corpus(40))
+    split = Chunker(300, 60).split(text)
+
+    def overlap(sentence, chunk) -> int:
+        return min(chunk.end, sentence.end) - max(chunk.start, sentence.start)
+
+    assert len(split.sentences) > 500
+    for sentence, home in zip(split.sentences, split.sentence_chunk, strict=True):
+        overlaps = [overlap(sentence, chunk) for chunk in split.chunks]
+        assert home == overlaps.index(max(overlaps))

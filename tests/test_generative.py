@@ -58,6 +58,10 @@ def test_generated_answer_is_cited_and_checked(generative: RagService) -> None:
     assert result.mode == "generative", result.mode_reason
     assert "2023" in result.answer
     assert_checked(result, generative.document(SEED_ID).text)
+    # the reader found the answer first, and the generated reply states it
+    span = result.answer_span
+    assert generative.document(SEED_ID).text[span.start : span.end] == "2023"
+    assert result.generation["agrees_with_reader"] is True
     assert result.generation["tokens"] > 0 and result.generation["tokens_per_second"] > 0
 
 

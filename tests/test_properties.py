@@ -54,8 +54,7 @@ def test_citations_of_any_text_verify(texts: list[str], embedder) -> None:
             return  # only whitespace after normalisation: refused at the door, by design
     index = build(documents, IndexSpec("all-MiniLM-L6-v2", 200, 40), embedder)
     evidence = [
-        Evidence(int(s), int(index.sent_chunk[s]), 1.0, 1.0, 1.0)
-        for s in np.arange(len(index.sent_start))
+        Evidence(int(s), int(index.sent_chunk[s]), 1.0) for s in np.arange(len(index.sent_start))
     ]
     for citation in cite(index, evidence):
         text = index.documents[index.doc_rows[citation.doc_id]].text

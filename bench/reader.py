@@ -1,0 +1,197 @@
+"""Short answers of the trained reader on the public dev sets, and whether confidence means
+what it says.
+
+    python -m bench.reader --squad ../shared/data/squad-v1.1/dev-v1.1.json \
+        --squad2 ../shared/data/squad-v2.0/dev-v2.0.json [--sample N]
+
+SQuAD v1.1 dev: every question has an answer, so the service answers every time (threshold 0)
+and is scored by SQuAD's exact match and F1, once over the whole corpus of 2,067 paragraphs and
+once restricted to the gold paragraph (`doc_ids`). SQuAD v2.0 dev: half its questions have no
+answer; the service answers or abstains at its shipped threshold and is scored the official
+way (an abstention is right exactly when there is no answer). Neither set is fitted on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from bench.common import project_service, sample, save_results
+from rag.conversation import Turn
+from rag.documents import Document, make_document
+from rag.normalize import is_right, normalize, token_f1
+from rag.reader import MODEL_DIR
+from rag.service import RagService
+
+BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    question: str
+    answers: list[str]  # empty: the paragraph does not answer it
+    doc_id: str
+
+
+def load(path: Path, prefix: str) -> tuple[list[Document], list[Item]]:
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    documents, items = [], []
+    for a, article in enumerate(data):
+        for p, paragraph in enumerate(article["paragraphs"]):
+            doc_id = f"{prefix}-{a}-{p}"
+            title = article["title"].replace("_", " ")
+            documents.append(make_document(doc_id, paragraph["context"], title=title))
+            for qa in paragraph["qas"]:
+                answers = [x["text"] for x in qa["answers"]] if not qa.get("is_impossible") else []
+                items.append(Item(qa["id"], qa["question"], answers, doc_id))
+    return documents, items
+
+
+def scores(predicted: str | None, answers: list[str]) -> tuple[float, float]:
+    """SQuAD v2.0's official EM and F1: no answer is right exactly when none is expected."""
+    if not answers:
+        return (1.0, 1.0) if predicted is None else (0.0, 0.0)
+    if predicted is None:
+        return 0.0, 0.0
+    exact = float(any(normalize(predicted) == normalize(a) for a in answers))
+    return exact, max(token_f1(predicted, a) for a in answers)
+
+
+def run(service: RagService, items: list[Item], gold_paragraph: bool, label: str) -> dict:
+    rows = []
+    started = time.perf_counter()
+    for item in tqdm(items, desc=label):
+        result = service.ask(
+            item.question, top_k=5, doc_ids=[item.doc_id] if gold_paragraph else None
+        )
+        predicted = result.answer if result.answerable else None
+        exact, f1 = scores(predicted, item.answers)
+        right = predicted is not None and is_right(predicted, item.answers)
+        rows.append(
+            (exact, f1, result.confidence, predicted is not None, right, bool(item.answers))
+        )
+    seconds = time.perf_counter() - started
+    exact, f1, confidence, answered, right, has_answer = (
+        np.array(c) for c in zip(*rows, strict=True)
+    )
+    summary = {
+        "questions": len(items),
+        "exact_match": round(float(exact.mean()), 4),
+        "f1": round(float(f1.mean()), 4),
+        "answered": round(float(answered.mean()), 4),
+        "ms_per_question": round(seconds / len(items) * 1000, 2),
+    }
+    if not has_answer.all():
+        summary["has_answer_f1"] = round(float(f1[has_answer].mean()), 4)
+        summary["no_answer_f1"] = round(float(f1[~has_answer].mean()), 4)
+        summary["has_answer_questions"] = int(has_answer.sum())
+    summary["reliability"] = reliability(confidence[answered], right[answered])
+    return summary
+
+
+def topic_switch(service: RagService, items: list[Item], pairs: int, seed: int) -> dict:
+    """Questions asked alone and after a question about another article: the same answers?"""
+    rng = random.Random(seed)
+    article = {item.id: item.doc_id.rsplit("-", 1)[0] for item in items}
+    answerable = [i for i in items if i.answers]
+    asked = rng.sample(answerable, min(pairs, len(answerable)))
+    right = {"alone": [], "after_another_article": []}
+    for item in tqdm(asked, desc="topic switches"):
+        previous = rng.choice([i for i in items if article[i.id] != article[item.id]])
+        history = [Turn("user", previous.question), Turn("assistant", "…")]
+        for key, turns in (("alone", None), ("after_another_article", history)):
+            result = service.ask(item.question, history=turns)
+            answer = result.answer if result.answerable else None
+            right[key].append(answer is not None and is_right(answer, item.answers))
+    return {"questions": len(asked), **{k: round(float(np.mean(v)), 4) for k, v in right.items()}}
+
+
+def reliability(confidence: np.ndarray, right: np.ndarray) -> list[dict]:
+    """Answers grouped by stated confidence: how many, and how many were right."""
+    table = []
+    for low, high in itertools.pairwise(BINS):
+        inside = (confidence >= low) & ((confidence < high) | (high == 1.0))
+        if inside.any():
+            table.append(
+                {
+                    "confidence": f"{low:.1f}-{high:.1f}",
+                    "answers": int(inside.sum()),
+                    "mean_confidence": round(float(confidence[inside].mean()), 3),
+                    "right": round(float(right[inside].mean()), 3),
+                }
+            )
+    at_least = confidence >= 0.9
+    table.append(
+        {
+            "confidence": ">=0.9",
+            "answers": int(at_least.sum()),
+            "right": round(float(right[at_least].mean()), 3) if at_least.any() else None,
+        }
+    )
+    return table
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--squad", type=Path, default=Path("../shared/data/squad-v1.1/dev-v1.1.json")
+    )
+    parser.add_argument(
+        "--squad2", type=Path, default=Path("../shared/data/squad-v2.0/dev-v2.0.json")
+    )
+    parser.add_argument("--sample", type=int, default=0, help="questions per set (0: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sets", nargs="+", choices=["v1.1", "v2.0"], default=["v1.1", "v2.0"])
+    parser.add_argument("--pairs", type=int, default=300, help="topic-switch question pairs")
+    parser.add_argument("--passages", type=int, help="passages read (default: the service's)")
+    parser.add_argument(
+        "--window-chars", type=int, help="characters read around a passage's best sentence"
+    )
+    args = parser.parse_args(argv)
+    for path in (args.squad, args.squad2):
+        if not path.is_file():
+            sys.exit(f"no SQuAD file at {path}: pass --squad/--squad2 PATH")
+    payload: dict = {"reader": json.loads((MODEL_DIR / "reader.json").read_text())}
+    sets = {
+        "v1.1": ("squad-v1.1-dev", args.squad, 0.0),  # every question answerable: always answer
+        "v2.0": ("squad-v2.0-dev", args.squad2, None),  # answer or abstain as shipped
+    }
+    for name, path, threshold in (sets[key] for key in args.sets):
+        documents, items = load(path, name.split("-dev")[0])
+        chosen = sample(items, args.sample, seed=args.seed)  # same Item type: sample works as-is
+        extra = {} if threshold is None else {"answer_threshold": threshold}
+        if args.passages:
+            extra["reader_passages"] = args.passages
+        if args.window_chars is not None:
+            extra["reader_window_chars"] = args.window_chars
+        service = project_service(name, documents, **extra)
+        payload[name] = {
+            "answer_threshold": service.current().answerer.threshold,
+            "reader_passages": service.settings.reader_passages,
+            "reader_window_chars": service.settings.reader_window_chars,
+            "whole_corpus": run(service, chosen, False, f"{name} corpus"),
+            "gold_paragraph": run(service, chosen, True, f"{name} gold"),
+            "documents": len(documents),
+        }
+        if threshold is None:  # as shipped: abstaining counts as a wrong answer here
+            payload[name]["topic_switch"] = topic_switch(service, items, args.pairs, args.seed)
+        for where in ("whole_corpus", "gold_paragraph"):
+            result = payload[name][where]
+            scored = f"EM {result['exact_match']} F1 {result['f1']}"
+            print(f"{name} {where}: {scored} answered {result['answered']}")
+    suffix = f"-sample{args.sample}" if args.sample else ""
+    print(f"saved {save_results('reader' + suffix, 'bench.reader', payload)}")
+
+
+if __name__ == "__main__":
+    main()

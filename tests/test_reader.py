@@ -1,0 +1,146 @@
+"""The committed reader, for real: exact spans, abstentions, its checksum, topic switches."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.conversation import Turn
+from rag.reader import MODEL_DIR, MODEL_FILE, Reader, ReaderError, shared_reader
+from rag.reader_windows import build_windows, token_span
+from rag.service import AskResult, RagService
+from tests.conftest import ROOT, SEED_DIR
+
+SECOND_ARTICLE = ROOT / "tests" / "data" / "brentford-signing.txt"
+
+
+@pytest.fixture(scope="module")
+def two_articles(tmp_path_factory: pytest.TempPathFactory, embedder) -> RagService:
+    folder = tmp_path_factory.mktemp("two-articles")
+    for source in [*SEED_DIR.iterdir(), SECOND_ARTICLE]:
+        shutil.copy(source, folder / source.name)
+    settings = Settings(index_dir=folder / "index", sources=[folder])
+    return RagService.open(settings, embedder)
+
+
+def assert_traceable(service: RagService, result: AskResult) -> None:
+    """The answer is the document's own text at its span, inside the sentence cited first."""
+    assert result.answerable and result.answer_span is not None
+    span = result.answer_span
+    text = service.document(span.doc_id).text
+    assert text[span.start : span.end] == result.answer
+    first = result.citations[0]
+    assert first.doc_id == span.doc_id and first.start <= span.start < span.end <= first.end
+    for citation in result.citations:
+        assert service.document(citation.doc_id).text[citation.start : citation.end] == (
+            citation.quote
+        )
+
+
+@pytest.mark.parametrize(
+    "question,expected",
+    [
+        ("Which company will build Xiaomi's cars?", "Great Wall"),
+        ("When did the brand's adventure begin?", "1984"),
+        ("How much did Great Wall's Hong Kong shares rise?", "15%"),
+        ("Where will Xiaomi cars be produced?", "Hong Kong"),
+        ("What country is Xiaomi from?", "China"),
+    ],
+)
+def test_seed_questions_are_answered_with_exact_spans(
+    service: RagService, question: str, expected: str
+) -> None:
+    result = service.ask(question)
+    assert_traceable(service, result)
+    assert expected in result.answer
+    assert len(result.answer) < 60  # a phrase, not the sentence
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who is the CEO of Great Wall Motor?",
+        "How much will the Xiaomi car cost?",
+        "What is the battery capacity of Xiaomi's car?",
+        "Who won the 2018 football world cup?",
+    ],
+)
+def test_what_the_article_does_not_say_is_not_answered(service: RagService, question) -> None:
+    result = service.ask(question)
+    assert not result.answerable and result.answer is None and result.answer_span is None
+    assert result.confidence < service.current().answerer.threshold
+
+
+def test_confidence_is_a_probability_and_ranks_right_above_wrong(service: RagService) -> None:
+    right = service.ask("When will Xiaomi's first electric car arrive?")
+    wrong = service.ask("What is the driving range of the electric car on a single charge?")
+    assert 0.0 <= wrong.confidence < right.confidence <= 1.0
+    assert right.signals["margin"] > wrong.signals["margin"]
+
+
+def test_spans_verify_across_a_corpus_of_two_articles(two_articles: RagService) -> None:
+    questions = [
+        "Who did Brentford sign?",
+        "Which club did Damsgaard leave?",
+        "How long is Damsgaard's contract?",
+        "Who is the Brentford head coach?",
+        "Where do Brentford open the new campaign?",
+        "when is the first vehicle expected?",
+        "Which company will build Xiaomi's cars?",
+    ]
+    for question in questions:
+        result = two_articles.ask(question)
+        assert_traceable(two_articles, result)
+
+
+def test_a_new_topic_is_not_merged_with_the_previous_question(two_articles) -> None:
+    history = [
+        Turn("user", "Which company will build Xiaomi's cars?"),
+        Turn("assistant", "Great Wall"),
+    ]
+    result = two_articles.ask("Who did Brentford sign?", history=history)
+    assert "Damsgaard" in (result.answer or "")
+    assert result.answer_span.doc_id == "brentford-signing"
+
+
+def test_a_follow_up_is_read_with_the_previous_question(two_articles) -> None:
+    history = [
+        Turn("user", "Which company will build Xiaomi's cars?"),
+        Turn("assistant", "Great Wall"),
+    ]
+    result = two_articles.ask("and when will the first one arrive?", history=history)
+    assert result.answer == "2023"
+    assert result.answer_span.doc_id == "xiaomi-great-wall-electric-car"
+
+
+def test_windows_map_tokens_back_to_exact_characters() -> None:
+    reader = shared_reader()
+    passage = "Xiaomi plans to use the Great Wall Motor Factory Co., Ltd. to build cars. " * 20
+    windows = build_windows(reader.tokenizer, ["Who builds the cars?"], [passage])
+    assert len(windows.input_ids) > 1  # a long passage is read in overlapping windows
+    start = passage.index("Great Wall", 500)
+    for offsets in windows.offsets:
+        span = token_span(offsets, start, start + len("Great Wall"))
+        if span is not None:
+            first, last = offsets[span[0]], offsets[span[1]]
+            assert passage[first[0] : last[1]] == "Great Wall"
+            break
+    else:
+        pytest.fail("no window holds the span")
+
+
+def test_a_missing_or_altered_model_is_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ReaderError, match="make train-reader"):
+        Reader(tmp_path)
+    altered = tmp_path / "altered"
+    shutil.copytree(MODEL_DIR, altered)
+    with (altered / MODEL_FILE).open("r+b") as handle:
+        handle.seek(4096)
+        byte = handle.read(1)
+        handle.seek(4096)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ReaderError, match="SHA-256"):
+        Reader(altered)

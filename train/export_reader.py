@@ -1,0 +1,113 @@
+"""Export a trained reader to int8 ONNX with its tokenizer, atomically, and print its SHA-256.
+
+    python -m train.export_reader --trained build/reader [--out rag/assets/reader]
+
+Takes build/reader/final when training finished, else the latest checkpoint (for a look
+mid-run). The SHA-256 goes into rag/reader.py (MODEL_SHA256) when the model is committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+from rag.onnx_runtime import quantize_int8
+from rag.reader import MODEL_FILE, sha256
+
+
+def load_trained(trained: Path):
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    from rag.embeddings import resolve_model
+
+    if (trained / "final").is_dir():
+        return AutoModelForQuestionAnswering.from_pretrained(trained / "final"), "final"
+    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+    state = torch.load(trained / "checkpoint.pt", weights_only=False)
+    model.load_state_dict(state["model"])
+    return model, f"checkpoint at step {state['step']}"
+
+
+def export(trained: Path, out: Path) -> str:
+    import torch
+    from transformers import AutoTokenizer
+
+    from rag.embeddings import resolve_model
+
+    model, source = load_trained(trained)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            output = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            return output.start_logits, output.end_logits
+
+    sample = tokenizer(["a question?"], ["and a passage."], return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".reader-", dir=out.parent))
+    staging.chmod(0o755)
+    try:
+        fp32 = staging / "fp32.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Logits(),
+                tuple(sample[n] for n in names),
+                str(fp32),
+                input_names=names,
+                output_names=["start_logits", "end_logits"],
+                dynamic_axes={
+                    n: {0: "batch", 1: "tokens"} for n in [*names, "start_logits", "end_logits"]
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+        quantize_int8(fp32, staging / MODEL_FILE)
+        fp32.unlink()
+        tokenizer.save_pretrained(staging)
+        summary_path = trained / "summary.json"
+        training = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        log_path = trained / "train.jsonl"
+        if log_path.is_file():  # how the run ended: loss, speed
+            training["last_log"] = json.loads(log_path.read_text().splitlines()[-1])
+        digest = sha256(staging / MODEL_FILE)
+        meta = {"source": source, "sha256": digest, "training": training}
+        previous = out / "reader.json"
+        if previous.is_file():  # keep the calibration fitted for this model, if it is this one
+            old = json.loads(previous.read_text())
+            if old.get("sha256") == digest and "calibration" in old:
+                meta["calibration"] = old["calibration"]
+        (staging / "reader.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return digest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trained", type=Path, default=Path("build/reader"))
+    parser.add_argument("--out", type=Path, default=Path("rag/assets/reader"))
+    args = parser.parse_args()
+    digest = export(args.trained, args.out)
+    print(f"{args.out / MODEL_FILE}  sha256 {digest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""Train the extractive reader: all-MiniLM-L6-v2 fine-tuned on SQuAD v1.1 train for span
+extraction, with a no-answer score at [CLS] learned from negatives built here.
+
+Reproducible (fixed seed, settings logged), resumable (a checkpoint every few hundred steps), and
+CPU-sized: `make train-reader` runs it; `python -m train.reader --help` lists the settings.
+Articles whose index is a multiple of HOLDOUT_EVERY are never trained on: they are the
+calibration set (`python -m train.calibrate`). Dev sets are only ever reported on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.reader_windows import build_windows, pad, token_span
+
+log = logging.getLogger("train")
+HOLDOUT_EVERY = 20
+WORD = re.compile(r"\w+")
+STOP = frozenset(
+    """a an the of in on at to for by with from and or is was were are be been what which who
+    whom whose when where why how did does do that this these those as it its than into""".split()  # noqa: SIM905
+)
+PROPER = re.compile(r"\b(?:[A-Z][a-z]+|[A-Z]{2,})(?: (?:[A-Z][a-z]+|[A-Z]{2,}))*\b")
+NUMBER = re.compile(r"\b\d{2,4}\b")
+
+
+@dataclass
+class Config:
+    data: str
+    out: str
+    seed: int = 13
+    max_tokens: int = 192
+    stride: int = 64
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    max_steps: int = 3300
+    other_paragraph_negatives: float = (
+        0.25  # share of questions also read against another paragraph
+    )
+    edited_question_negatives: float = 0.2  # share with an entity swapped out of the question
+    answerless_window_keep: float = 0.3  # windows of long paragraphs that miss the answer
+    checkpoint_every: int = 200
+    bf16: bool = True
+
+
+def split_articles(data: list[dict]) -> tuple[list[dict], list[dict]]:
+    train = [a for i, a in enumerate(data) if i % HOLDOUT_EVERY]
+    held = [a for i, a in enumerate(data) if not i % HOLDOUT_EVERY]
+    return train, held
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in WORD.findall(text.lower()) if w not in STOP}
+
+
+def edit_question(question: str, context: str, pool: dict[str, list[str]], rng: random.Random):
+    """Swap a name or number the passage supports for one it never mentions (SQuAD 2.0's recipe)."""
+    names = [m for m in PROPER.finditer(question) if m.start() > 0 and m.group() in context]
+    numbers = [m for m in NUMBER.finditer(question) if m.group() in context]
+    choices = [(m, "name") for m in names] + [(m, "number") for m in numbers]
+    if not choices:
+        return None
+    match, kind = rng.choice(choices)
+    for _ in range(10):
+        other = rng.choice(pool[kind])
+        if other.lower() not in context.lower() and other != match.group():
+            return question[: match.start()] + other + question[match.end() :]
+    return None
+
+
+def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> list[dict]:
+    """(question, context, answer char span or None) triples: SQuAD's, plus negatives."""
+    pool: dict[str, list[str]] = {"name": [], "number": []}
+    for article in articles:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                pool["name"] += [m.group() for m in PROPER.finditer(qa["question"]) if m.start()]
+                pool["number"] += NUMBER.findall(qa["question"])
+    examples = []
+    for article in articles:
+        paragraphs = [p["context"] for p in article["paragraphs"]]
+        words = [content_words(p) for p in paragraphs]
+        for index, paragraph in enumerate(article["paragraphs"]):
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                answer = qa["answers"][0]
+                start = context.find(answer["text"], max(0, answer["answer_start"] - 10))
+                if start < 0:
+                    start = context.find(answer["text"])
+                if start < 0:
+                    continue
+                question = qa["question"]
+                span = (start, start + len(answer["text"]))
+                examples.append({"q": question, "c": context, "span": span})
+                if rng.random() < cfg.other_paragraph_negatives and len(paragraphs) > 1:
+                    asked = content_words(question)
+                    scores = [len(asked & w) if i != index else -1 for i, w in enumerate(words)]
+                    other = int(np.argmax(scores))
+                    if answer["text"].lower() not in paragraphs[other].lower():
+                        examples.append({"q": question, "c": paragraphs[other], "span": None})
+                if rng.random() < cfg.edited_question_negatives:
+                    edited = edit_question(question, context, pool, rng)
+                    if edited:
+                        examples.append({"q": edited, "c": context, "span": None})
+    return examples
+
+
+def build_features(tokenizer, examples: list[dict], cfg: Config, rng: random.Random) -> list:
+    """Token windows with start/end targets; (0, 0) points at [CLS]: no answer here."""
+    features = []
+    for begin in range(0, len(examples), 2000):
+        batch = examples[begin : begin + 2000]
+        windows = build_windows(
+            tokenizer, [e["q"] for e in batch], [e["c"] for e in batch], cfg.max_tokens, cfg.stride
+        )
+        for ids, types, offsets, owner in zip(
+            windows.input_ids,
+            windows.token_type_ids,
+            windows.offsets,
+            windows.passage,
+            strict=True,
+        ):
+            example = batch[owner]
+            target = token_span(offsets, *example["span"]) if example["span"] else None
+            if target is None and example["span"] and rng.random() > cfg.answerless_window_keep:
+                continue
+            features.append((ids, types, target or (0, 0)))
+    return features
+
+
+def batches(features: list, cfg: Config, epoch: int) -> list[list[int]]:
+    """Shuffled batches of similar lengths (little padding), the same for a seed and epoch."""
+    rng = random.Random(cfg.seed * 1000 + epoch)
+    order = list(range(len(features)))
+    rng.shuffle(order)
+    chunk = cfg.batch_size * 50
+    grouped = []
+    for begin in range(0, len(order), chunk):
+        part = sorted(order[begin : begin + chunk], key=lambda i: len(features[i][0]))
+        grouped += [part[i : i + cfg.batch_size] for i in range(0, len(part), cfg.batch_size)]
+    rng.shuffle(grouped)
+    return grouped
+
+
+def save_atomically(obj, path: Path) -> None:
+    import torch
+
+    staging = path.with_name(path.name + ".tmp")
+    torch.save(obj, staging)
+    os.replace(staging, path)
+
+
+def train(cfg: Config) -> Path:
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from rag.embeddings import resolve_model
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    base = resolve_model("all-MiniLM-L6-v2")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    data = json.loads(Path(cfg.data).read_text())["data"]
+    articles, _ = split_articles(data)
+    rng = random.Random(cfg.seed)
+    started = time.time()
+    examples = build_examples(articles, cfg, rng)
+    features = build_features(tokenizer, examples, cfg, rng)
+    answerless = sum(1 for f in features if f[2] == (0, 0))
+    log.info(
+        "%d examples -> %d windows (%d without an answer) in %.0f s",
+        len(examples),
+        len(features),
+        answerless,
+        time.time() - started,
+    )
+    model = AutoModelForQuestionAnswering.from_pretrained(base)
+    # The 30k x 384 word embeddings are half the parameters; frozen, they cost no optimiser time.
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0}],
+        lr=cfg.lr,
+    )
+    warmup = int(cfg.warmup * cfg.max_steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: min(
+            (s + 1) / max(1, warmup), max(0.0, (cfg.max_steps - s) / (cfg.max_steps - warmup))
+        ),
+    )
+    checkpoint = out / "checkpoint.pt"
+    step = 0
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step = state["step"]
+        log.info("resumed at step %d", step)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    per_epoch = batches(features, cfg, 0)
+    model.train()
+    log_file = (out / "train.jsonl").open("a")
+    seen, tick = 0, time.time()
+    while step < cfg.max_steps:
+        epoch, position = divmod(step, len(per_epoch))
+        if position == 0 or step == 0 or seen == 0:
+            per_epoch = batches(features, cfg, epoch)
+        rows = [features[i] for i in per_epoch[position]]
+        ids = torch.from_numpy(pad([r[0] for r in rows], 16))
+        types = torch.from_numpy(pad([r[1] for r in rows], 16))
+        mask = (ids != 0).long()
+        starts = torch.tensor([r[2][0] for r in rows])
+        ends = torch.tensor([r[2][1] for r in rows])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            output = model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+        start_logits = output.start_logits.float().masked_fill(mask == 0, -1e4)
+        end_logits = output.end_logits.float().masked_fill(mask == 0, -1e4)
+        loss = (
+            torch.nn.functional.cross_entropy(start_logits, starts)
+            + torch.nn.functional.cross_entropy(end_logits, ends)
+        ) / 2
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        seen += len(rows)
+        if step % 20 == 0:
+            rate = seen / (time.time() - tick)
+            record = {
+                "step": step,
+                "loss": round(loss.item(), 4),
+                "lr": schedule.get_last_lr()[0],
+                "windows_per_s": round(rate, 1),
+                "epoch": epoch,
+                "eta_min": round((cfg.max_steps - step) * cfg.batch_size / rate / 60, 1),
+            }
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+            log.info("%s", record)
+        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+            save_atomically(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "step": step,
+                },
+                checkpoint,
+            )
+    final = out / "final"
+    model.save_pretrained(final)
+    tokenizer.save_pretrained(final)
+    summary = {
+        "config": asdict(cfg),
+        "examples": len(examples),
+        "windows": len(features),
+        "answerless_windows": answerless,
+        "steps": step,
+        "epochs": round(step * cfg.batch_size / len(features), 3),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return final
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for name, field in Config.__dataclass_fields__.items():
+        default = field.default
+        if isinstance(default, bool):
+            parser.add_argument(
+                f"--{name.replace('_', '-')}",
+                type=lambda s: s == "1",
+                default=default,
+                help="1 or 0",
+            )
+        elif name in ("data", "out"):
+            parser.add_argument(f"--{name}", required=True)
+        else:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    train(Config(**vars(args)))
+
+
+if __name__ == "__main__":
+    main()
