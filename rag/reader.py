@@ -5,7 +5,6 @@ onnxruntime on one thread per call, like the query embedder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.reader_windows import MAX_ANSWER_TOKENS, build_windows, pad
+from rag.store import file_digest
 
 MODEL_DIR = Path(__file__).parent / "assets" / "reader"
 MODEL_FILE = "model.onnx"
@@ -44,14 +44,6 @@ class Reading:
         return self.span_logit - self.null_logit
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Reader:
     def __init__(self, model_dir: Path = MODEL_DIR, expected_sha256: str | None = MODEL_SHA256):
         import onnxruntime
@@ -60,7 +52,7 @@ class Reader:
         path = model_dir / MODEL_FILE
         if not path.is_file():
             raise ReaderError(f"no reader model at {path}: {FIX_HINT}")
-        if expected_sha256 is not None and sha256(path) != expected_sha256:
+        if expected_sha256 is not None and file_digest(path) != expected_sha256:
             raise ReaderError(f"reader model {path} does not match its SHA-256: {FIX_HINT}")
         self.meta = json.loads((model_dir / "reader.json").read_text())
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

@@ -17,7 +17,8 @@ import warnings
 from pathlib import Path
 
 from rag.onnx_runtime import quantize_int8
-from rag.reader import MODEL_FILE, sha256
+from rag.reader import MODEL_FILE
+from rag.store import file_digest
 
 
 def load_trained(trained: Path):
@@ -84,7 +85,7 @@ def export(trained: Path, out: Path) -> str:
         log_path = trained / "train.jsonl"
         if log_path.is_file():  # how the run ended: loss, speed
             training["last_log"] = json.loads(log_path.read_text().splitlines()[-1])
-        digest = sha256(staging / MODEL_FILE)
+        digest = file_digest(staging / MODEL_FILE)
         meta = {"source": source, "sha256": digest, "training": training}
         previous = out / "reader.json"
         if previous.is_file():  # keep the calibration fitted for this model, if it is this one
