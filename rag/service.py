@@ -285,7 +285,7 @@ class RagService:
         timings = {}
         started = time.perf_counter()
         if query_vector is None:
-            query_vector = self.embedder.encode([text])[0]
+            query_vector = self.queries.encode(text)
         timings["embed"] = elapsed_ms(started)
         started = time.perf_counter()
         retrieval = snapshot.retriever.run(question, query_vector, top_k, doc_ids, text)
@@ -334,7 +334,8 @@ class RagService:
         depth = max(top_k, self.settings.reader_passages)
         readings = [(None, query_vector)]
         if follow_up := with_history(question, history or []):
-            readings.append((follow_up, None))
+            # embedded here, on this thread: it may be a query worker already
+            readings.append((follow_up, self.embedder.encode([follow_up])[0]))
         best = None
         for search, vector in readings:
             snapshot, retrieval, timings = self.retrieve(question, depth, doc_ids, vector, search)
