@@ -79,7 +79,7 @@ class ExtractiveAnswerer:
         index: CorpusIndex,
         reader: Reader,
         threshold: float | None = None,
-        passages_read: int = 3,
+        passages_read: int = 2,
         window_chars: int = 0,
         stop_confidence: float | None = 0.9,
     ) -> None:

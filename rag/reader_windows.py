@@ -33,7 +33,8 @@ def build_windows(
     stride: int = WINDOW_STRIDE,
 ) -> Windows:
     """Split each passage into overlapping windows that each carry the (truncated) question."""
-    questions = [shorten(tokenizer, q) for q in questions]
+    short = {q: shorten(tokenizer, q) for q in set(questions)}  # one question, many passages
+    questions = [short[q] for q in questions]
     encoded = tokenizer(
         questions,
         passages,
