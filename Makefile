@@ -32,7 +32,7 @@ lint: install
 
 # Answer quality on the seed golden set; exits non-zero below seeds/eval-thresholds.toml.
 eval: install
-	$(BIN)/rag eval seeds/golden.jsonl
+	$(BIN)/rag eval seeds/golden.jsonl --out bench/results/seed-eval
 
 # Quality benchmarks on the public data sets (paths overridable: SHARED=/path/to/shared).
 bench-squad: install

@@ -8,19 +8,22 @@ import logging
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import uvicorn
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import documents
-from api.guards import BodyLimit, RateLimiter, require_read
+from api.guards import BodyLimit, RateLimiter, require_read, svc
 from api.observability import Metrics, Observe
 from api.openai import router as openai_router
 from api.schemas import AskRequest, Health, error_responses
@@ -28,7 +31,8 @@ from rag.chat import ChatError
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from rag.conversation import Turn
 from rag.documents import DocumentError, UnsupportedFileType
-from rag.service import AskResult, NotFoundError, Passage, QueryError, RagService
+from rag.embeddings import Stopped
+from rag.service import AskResult, NotFoundError, NotReadyError, Passage, QueryError, RagService
 
 STATIC = Path(__file__).parent / "static"
 # /ask serialises its dataclass straight to JSON (validating it again cost more than answering)
@@ -56,9 +60,12 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
         # then (32 clients: p99 365 -> 108 ms, README "Performance").
         gc.collect()
         gc.freeze()
+        watcher = asyncio.create_task(follow_commits(app.state.service))
         yield
+        watcher.cancel()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the package itself: /docs works offline.
+    app = FastAPIOffline(
         title="rag",
         summary="Answers questions over news articles, with citations that verify.",
         version="0.1.0",
@@ -84,9 +91,6 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
     app.include_router(documents.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_error_handlers(app)
-
-    def svc(request: Request) -> RagService:
-        return request.app.state.service
 
     @app.post(
         "/ask",
@@ -127,6 +131,10 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
     def chat_page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/examples", include_in_schema=False)
+    def examples() -> dict[str, list[str]]:
+        return {"questions": settings.example_questions}
+
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> FileResponse:
         return FileResponse(STATIC / "widget.js", media_type="text/javascript")
@@ -145,7 +153,8 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
 
     @app.get("/ready", summary="200 once the index is loaded, else 503")
     def ready(request: Request) -> JSONResponse:
-        loaded = svc(request) is not None and svc(request).snapshot is not None
+        service = request.app.state.service
+        loaded = service is not None and service.snapshot is not None
         return JSONResponse({"ready": loaded}, status_code=200 if loaded else 503)
 
     @app.get("/metrics", include_in_schema=False)
@@ -153,6 +162,32 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
         return metrics.render(svc(request))
 
     return app
+
+
+class GracefulServer(uvicorn.Server):
+    """On SIGTERM/SIGINT a write in progress is abandoned (never half-published) at once,
+    instead of holding the shutdown until a large upload is embedded."""
+
+    def __init__(self, config: uvicorn.Config, service: RagService) -> None:
+        super().__init__(config)
+        self.service = service
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.service.stop_writes()
+        super().handle_exit(sig, frame)
+
+
+async def follow_commits(service: RagService) -> None:
+    """Serve what the shell wrote: a commit made by another process is swapped in within
+    `watch_seconds` (the server's own writes swap in at once)."""
+    interval = service.settings.watch_seconds
+    while interval:
+        await asyncio.sleep(interval)
+        try:
+            if await run_in_threadpool(service.refresh):
+                log.info("serving commit %s", service.current().index.snapshot)
+        except Exception as error:  # a commit being replaced as it was read: next time
+            log.warning("could not load the index's new commit yet: %s", error)
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -167,6 +202,10 @@ def add_error_handlers(app: FastAPI) -> None:
     ]
     for exception, status in statuses:
         app.add_exception_handler(exception, lambda _, exc, s=status: error(s, str(exc)))
+    for unavailable in (NotReadyError, Stopped):
+        app.add_exception_handler(
+            unavailable, lambda _, exc: error(503, str(exc), **{"Retry-After": "5"})
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 
-from fastapi import APIRouter, Depends, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from api.guards import require_read, require_write
+from api.guards import require_read, require_write, svc
 from api.schemas import DocumentIn, DocumentOut, DocumentSummary, WriteResult, error_responses
 from rag.documents import Document, make_document, parse_file
 from rag.index import CorpusIndex
 from rag.service import RagService
 
+log = logging.getLogger("rag.api")
 router = APIRouter(prefix="/documents", tags=["documents"])
 WRITE = {"dependencies": [Depends(require_write)], "responses": error_responses(403, 409, 415)}
 
 
 class Conflict(Exception):
     """A create that would overwrite; the message says to use PUT."""
-
-
-def svc(request: Request) -> RagService:
-    return request.app.state.service
 
 
 def written(docs: list[Document], index: CorpusIndex) -> WriteResult:
@@ -43,12 +41,18 @@ async def store(service: RagService, docs: list[Document], create: bool) -> Corp
         taken = [d.doc_id for d in docs if d.doc_id in service.current().index.doc_rows]
         if taken:
             raise Conflict(f"doc_id {taken[0]!r} exists; PUT /documents/{taken[0]} replaces it")
-    return await run_in_threadpool(service.ingest, docs)
+    return await run_in_threadpool(service.ingest, docs, log.info)
 
 
 @router.get("", response_model=list[DocumentSummary], dependencies=[Depends(require_read)])
-def list_documents(request: Request) -> list[DocumentSummary]:
-    return [DocumentSummary.of(d) for d in svc(request).documents()]
+def list_documents(
+    request: Request,
+    limit: int | None = Query(None, ge=1, description="At most this many (default: all)."),
+    offset: int = Query(0, ge=0, description="Skip this many first."),
+) -> list[DocumentSummary]:
+    documents = svc(request).documents()
+    end = None if limit is None else offset + limit
+    return [DocumentSummary.of(d) for d in documents[offset:end]]
 
 
 @router.get("/{doc_id}", response_model=DocumentOut, dependencies=[Depends(require_read)])
@@ -66,7 +70,8 @@ async def add_document(body: DocumentIn, request: Request) -> WriteResult:
 @router.post("/upload", status_code=201, response_model=WriteResult, **WRITE)
 async def upload_documents(file: UploadFile, request: Request) -> WriteResult:
     """Add the documents in one file (.txt .md .html .json .jsonl); 415 for other types."""
-    docs = parse_file(file.filename or "upload.txt", await file.read(), source=None)
+    name = file.filename or "upload.txt"
+    docs = parse_file(name, await file.read(), source=name)
     return written(docs, await store(svc(request), docs, create=True))
 
 

@@ -13,8 +13,17 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.config import Settings
+from rag.service import NotReadyError, RagService
 
 UNMETERED = {"/health", "/ready", "/metrics"}
+
+
+def svc(request: Request) -> RagService:
+    """The app's service; a 503 (retry shortly) while it is still being opened."""
+    service = request.app.state.service
+    if service is None:
+        raise NotReadyError("the service is starting; retry in a few seconds")
+    return service
 
 
 def bearer_token(request: Request) -> str:
@@ -41,11 +50,11 @@ def check_key(request: Request, settings: Settings, write: bool) -> None:
 # async: FastAPI runs a plain `def` dependency on its thread pool, a hop per request that
 # cost more than the check itself under load.
 async def require_write(request: Request) -> None:
-    check_key(request, request.app.state.service.settings, write=True)
+    check_key(request, svc(request).settings, write=True)
 
 
 async def require_read(request: Request) -> None:
-    check_key(request, request.app.state.service.settings, write=False)
+    check_key(request, svc(request).settings, write=False)
 
 
 class BodyTooLarge(Exception):

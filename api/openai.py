@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.guards import svc
 from rag.chat import pieces, reply_text, sources_text, split_messages
 from rag.service import AskResult, RagService
 
@@ -39,6 +40,19 @@ class ChatRequest(BaseModel):
     )
 
 
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """OpenAI's error body, which its SDKs turn into typed exceptions."""
+
+    error: OpenAIErrorDetail
+
+
 def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
@@ -55,15 +69,51 @@ def models() -> dict:
     }
 
 
-@router.post("/chat/completions", response_model=None)
-def chat_completions(body: ChatRequest, request: Request) -> dict | StreamingResponse:
-    service: RagService = request.app.state.service
-    question, history = split_messages([m.model_dump() for m in body.messages])
+def model_not_found(model: str) -> JSONResponse:
+    """OpenAI's own error shape, which the SDKs turn into `NotFoundError`."""
+    error = {
+        "message": f"The model {model!r} does not exist; this service offers {MODEL_ID!r}.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
+    return JSONResponse({"error": error}, status_code=404)
+
+
+def usage(service: RagService, prompt: str, result: AskResult) -> dict[str, int]:
+    """Tokens by the embedding model's tokenizer; a generated reply counts the LLM's tokens."""
+    prompt_tokens = service.count_tokens(prompt)
+    generated = result.generation or {}
+    if result.mode == "generative" and "tokens" in generated:
+        completion_tokens = int(generated["tokens"])
+    else:
+        completion_tokens = service.count_tokens(reply_text(result))
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses={404: {"model": OpenAIError, "description": "Unknown model"}},
+)
+def chat_completions(
+    body: ChatRequest, request: Request
+) -> dict | StreamingResponse | JSONResponse:
+    if body.model != MODEL_ID:
+        return model_not_found(body.model)
+    service = svc(request)
+    messages = [m.model_dump() for m in body.messages]
+    question, history = split_messages(messages)
+    prompt = "\n".join(turn.content for turn in history) + "\n" + question
     meta = {"id": completion_id(), "created": int(time.time()), "model": body.model}
     if body.stream:
         replies = service.ask_stream(question, body.top_k, history=history, mode=body.mode)
         return StreamingResponse(
-            stream(meta, replies),
+            stream(meta, replies, lambda result: usage(service, prompt, result)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -78,7 +128,7 @@ def chat_completions(body: ChatRequest, request: Request) -> dict | StreamingRes
                 "finish_reason": "stop",
             }
         ],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "usage": usage(service, prompt, result),
         **final_fields(result),
     }
 
@@ -93,9 +143,13 @@ def final_fields(result: AskResult) -> dict[str, Any]:
     }
 
 
-def stream(meta: dict, replies: Iterator[str | AskResult]) -> Iterator[str]:
+def stream(
+    meta: dict,
+    replies: Iterator[str | AskResult],
+    count: Callable[[AskResult], dict[str, int]],
+) -> Iterator[str]:
     """SSE chunks: the role, the reply as it comes (checked sentences of a generated one, or
-    an extractive one piece by piece), then citations once, then [DONE]."""
+    an extractive one piece by piece), then citations and usage once, then [DONE]."""
 
     def event(delta: dict, finish: str | None = None, **extra: Any) -> str:
         chunk = {
@@ -121,5 +175,5 @@ def stream(meta: dict, replies: Iterator[str | AskResult]) -> Iterator[str]:
                 yield event({"content": piece})
         else:
             yield event({"content": sources_text(item)})
-        yield event({}, "stop", **final_fields(item))
+        yield event({}, "stop", **final_fields(item), usage=count(item))
     yield "data: [DONE]\n\n"

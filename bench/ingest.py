@@ -1,7 +1,9 @@
 """Ingest speed: files to a saved index, beside the plain encode rate of 500-character chunks;
-and the cost of one write (add, replace, delete an article) to a 10,000-article index.
+the cost of one write (add, replace, delete an article) to a 10,000-article index; and one
+large document (the 10 MB upload limit) against the same text as 1,000 small ones, with
+questions asked while it is written.
 
-    python -m bench.ingest [--articles 300] [--squad PATH]
+    python -m bench.ingest [--articles 300] [--squad PATH] [--large-mb 10 --train PATH]
 """
 
 from __future__ import annotations
@@ -103,6 +105,61 @@ def one_write_to_a_large_index(paragraphs: list[Document], articles: int) -> dic
     }
 
 
+def large_document(paragraphs: list[Document], megabytes: float) -> dict:
+    """Indexing time grows with length alone: one document of `megabytes` against the same
+    paragraphs as 1,000 documents; /ask latency on another index while the big one is written."""
+    import statistics
+    import threading
+
+    budget = int(megabytes * 1_000_000)
+    texts, size = [], 0
+    for paragraph in paragraphs:  # distinct text: repeats would be embedded only once
+        if size >= budget:
+            break
+        texts.append(paragraph.text)
+        size += len(paragraph.text.encode()) + 2
+    embedder = shared_embedder()
+    per_doc = -(-len(texts) // 1000)
+    small = [
+        make_document(f"small-{i}", "\n\n".join(texts[i * per_doc : (i + 1) * per_doc]))
+        for i in range(-(-len(texts) // per_doc))
+    ]
+    big = make_document("large", "\n\n".join(texts), title="One large document")
+    seconds, latencies = {}, []
+    with tempfile.TemporaryDirectory() as folder:
+        asking = RagService(Settings(index_dir=Path(folder) / "seed"), embedder)
+        asking.sync_sources()
+        for name, docs in [("small_documents", small), ("one_large_document", [big])]:
+            writer = RagService(Settings(index_dir=Path(folder) / name, sources=[]), embedder)
+            done = threading.Event()
+
+            def write(writer=writer, docs=docs, name=name, done=done) -> None:
+                started = time.perf_counter()
+                writer.ingest(docs, progress=print)
+                seconds[name] = round(time.perf_counter() - started, 1)
+                done.set()
+
+            thread = threading.Thread(target=write)
+            thread.start()
+            while name == "one_large_document" and not done.wait(0.5):
+                started = time.perf_counter()
+                asking.ask("when is the first vehicle expected?")
+                latencies.append(time.perf_counter() - started)
+            thread.join()
+    return {
+        "megabytes": round(size / 1e6, 2),
+        "small_documents": len(small),
+        "small_documents_seconds": seconds["small_documents"],
+        "one_large_document_seconds": seconds["one_large_document"],
+        "large_over_small": round(seconds["one_large_document"] / seconds["small_documents"], 2),
+        "ask_while_writing": {
+            "questions": len(latencies),
+            "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+            "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+        },
+    }
+
+
 def result_name(args: argparse.Namespace) -> str:
     backend = "" if args.backend == DEFAULT_BACKEND else f"-{args.backend}"
     return f"ingest{backend}{'-quick' if args.quick else ''}"
@@ -118,9 +175,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--unique", type=int, default=0, help="distinct paragraphs (0: all)")
     parser.add_argument("--squad", type=Path, default=SQUAD)
     parser.add_argument("--quick", action="store_true", help="100 articles, 2,000 in the large")
+    parser.add_argument(
+        "--large-mb", type=float, default=0, help="only time one document this large"
+    )
+    parser.add_argument(
+        "--train", type=Path, default=SQUAD.with_name("train-v1.1.json"), help="its text"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.articles, args.large, args.unique = 100, 2000, 300
+    if args.large_mb:  # a run of its own: minutes per 10 MB
+        report = {"large_document": large_document(load_squad(args.train)[0], args.large_mb)}
+        print(report, flush=True)
+        print(f"saved {save_results('ingest-large', 'bench.ingest', report)}")
+        return
     paragraphs = load_squad(args.squad)[0]
     report = {"ingest": ingest_rate(paragraphs[: args.articles], args.backend)}
     print(report["ingest"], flush=True)

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     questions = golden_questions() + squad_questions
     report: dict = {"questions": len(questions)}
 
-    report["floor"] = floor(Embedder(), questions, latency_n)
+    report["floor"] = floor(Embedder(backend="torch"), questions, latency_n)
     print("floor", report["floor"], flush=True)
 
     workdir = Path(tempfile.mkdtemp(prefix="rag-perf-"))

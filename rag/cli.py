@@ -45,7 +45,16 @@ def say(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def open_service(settings: Settings) -> RagService:
+def open_service(settings: Settings, create: bool = False) -> RagService:
+    """The service over its index. Only `create` (the server, which indexes the configured
+    sources) makes a missing one: a mistyped --index must not become a new index."""
+    if not create and store.current_commit(settings.index_dir) is None:
+        say(
+            f"error: no index at {settings.index_dir}: `rag ingest --index "
+            f"{settings.index_dir} PATH…` creates one from files, `rag index rebuild --index "
+            f"{settings.index_dir}` builds it from the configured sources"
+        )
+        raise typer.Exit(2)
     try:
         return RagService.open(settings, progress=say)
     except (store.IndexStoreError, QueryError, RuntimeError) as error:
@@ -151,13 +160,20 @@ def serve(
     """Serve the HTTP API (indexing the configured sources first when needed)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import GracefulServer, create_app
     from api.observability import configure_logging
 
     configure_logging()
     settings = settings_for(index, host=host, port=port)
-    service = open_service(settings)
-    uvicorn.run(create_app(service), host=settings.host, port=settings.port, access_log=False)
+    service = open_service(settings, create=True)
+    config = uvicorn.Config(
+        create_app(service),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        timeout_graceful_shutdown=5,  # then open requests are cut: stopping takes seconds
+    )
+    GracefulServer(config, service).run()
 
 
 @app.command("eval")
@@ -165,42 +181,64 @@ def evaluate_golden(
     golden: Annotated[Path, typer.Argument(help="Golden set, JSON lines.")] = Path(
         "seeds/golden.jsonl"
     ),
-    index: IndexOption = None,
+    corpus: Annotated[
+        Path, typer.Option(help="Articles the golden set asks about, indexed afresh.")
+    ] = Path("seeds/articles"),
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", help="Score this existing index instead of a fresh one."),
+    ] = None,
     thresholds: Annotated[Path, typer.Option(help="TOML file with a [thresholds] table.")] = Path(
         "seeds/eval-thresholds.toml"
     ),
-    out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.md.")] = Path(
-        "bench/results/seed-eval"
-    ),
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for eval.json and eval.md (default: none).")
+    ] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k")] = 5,
     mode: ModeOption = None,
 ) -> None:
-    """Score the service on a golden Q&A set; exits 1 when a metric misses its threshold."""
+    """Score the service on a golden Q&A set; exits 1 when a metric misses its threshold.
+
+    By default the corpus is indexed in a temporary folder, so the score does not depend on
+    what else a user's index holds, and nothing in the repository is written."""
+    import tempfile
+
     from tqdm import tqdm
 
     from rag import evaluation
 
     try:
         items = evaluation.load_golden(golden)
+        limits = evaluation.load_thresholds(thresholds)
     except (OSError, ValueError) as error:
         say(f"error: {error}")
         raise typer.Exit(2) from None
-    service = open_service(settings_for(index))
-    summary, results = evaluation.evaluate(
-        service,
-        items,
-        top_k,
-        progress=lambda it: tqdm(it, desc="eval", unit="q", file=sys.stderr),
-        mode=mode,
-    )
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as scratch:
+        if index is None:
+            if not corpus.exists():
+                say(f"error: no such corpus: {corpus}")
+                raise typer.Exit(2)
+            settings = settings_for(Path(scratch) / "index", sources=[corpus])
+            service = RagService(settings)
+            service.sync_sources(progress=say)
+        else:
+            service = open_service(settings_for(index))
+        summary, results = evaluation.evaluate(
+            service,
+            items,
+            top_k,
+            progress=lambda it: tqdm(it, desc="eval", unit="q", file=sys.stderr),
+            mode=mode,
+        )
     for metric, value in summary.items():
         typer.echo(f"{metric:>22}  {value}")
     for r in results:
         if (r.answerable and not r.correct) or (not r.answerable and not r.abstained):
             say(f"miss {r.id}: {r.question!r} -> {r.predicted!r} (confidence {r.confidence})")
-    json_path, md_path = evaluation.write_reports(out, summary, results)
-    say(f"reports: {json_path} {md_path}")
-    failed = evaluation.failures(summary, evaluation.load_thresholds(thresholds))
+    if out is not None:
+        json_path, md_path = evaluation.write_reports(out, summary, results)
+        say(f"reports: {json_path} {md_path}")
+    failed = evaluation.failures(summary, limits)
     for line in failed:
         say(f"below threshold: {line}")
     if failed:

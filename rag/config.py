@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     )
     model_cache_dir: Path = Field(Path("index/models"), description="Where exports are cached.")
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Passages returned by /ask and /search.")
+    watch_seconds: float = Field(
+        2.0,
+        ge=0.0,
+        le=3600.0,
+        description="How often the server looks for a commit another process made (`rag "
+        "ingest` into the index it serves) and swaps it in; 0 turns this off.",
+    )
     answer_threshold: float | None = Field(
         None,
         ge=0.0,
@@ -71,6 +78,15 @@ class Settings(BaseSettings):
         le=1.0,
         description="When the top passage's answer is this sure, the other passages are not "
         "read (1.0: always read them all).",
+    )
+    example_questions: list[str] = Field(
+        default_factory=lambda: [
+            "When is the first vehicle expected?",
+            "Which company will build Xiaomi's cars?",
+            "What news agency reported the plan?",
+        ],
+        description="Offered on the chat page's empty screen (about the seed article by "
+        "default; set your own for your corpus, [] for none).",
     )
     cors_origins: list[str] = Field(
         default_factory=list,

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bs4 import BeautifulSoup
-
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json", ".jsonl"}
@@ -66,6 +64,8 @@ def make_document(
         )
     if not isinstance(text, str):
         raise DocumentError(f"document {doc_id!r}: 'text' must be a string")
+    if "\x00" in text:
+        raise DocumentError(f"document {doc_id!r}: text holds NUL characters (binary data?)")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise DocumentError(f"document {doc_id!r} has no text")
@@ -89,6 +89,8 @@ def slug(name: str) -> str:
 
 def decode_bytes(data: bytes, where: str) -> str:
     """UTF-8 first; legacy Windows-1252 text is common in news exports, so accept it too."""
+    if b"\x00" in data:
+        raise UnsupportedFileType(f"{where}: binary data (NUL bytes), not a text document")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -99,16 +101,32 @@ def decode_bytes(data: bytes, where: str) -> str:
         raise DocumentError(f"{where}: not UTF-8 or Windows-1252 text ({error.reason})") from None
 
 
-def parse_html(markup: str) -> tuple[str, str]:
-    """Visible text and title of an HTML page; scripts and styles are not content."""
-    soup = BeautifulSoup(markup, "html.parser")
-    title_tag = soup.find("title") or soup.find("h1")
-    title = title_tag.get_text(" ", strip=True) if title_tag else ""
-    for tag in soup(["script", "style", "noscript", "template", "head"]):
-        tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    blocks = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return title, blocks
+def parse_html(markup: str) -> tuple[str, str, dict[str, Any]]:
+    """The article of a news page (title, text, date) without its navigation, cookie banner and
+    footer; a page too short for trafilatura's article detection keeps all its visible text."""
+    import trafilatura
+
+    page = trafilatura.bare_extraction(markup, with_metadata=True)
+    text = page.text if page is not None and page.text else trafilatura.baseline(markup)[1]
+    title = (page.title if page is not None else None) or ""
+    date = page.date if page is not None else None
+    return title, text, {"date": date} if date else {}
+
+
+MARKDOWN_MARKS = [
+    (re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)[ \t#]*$", re.M), r"\1"),  # headings
+    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links and images keep their text
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # bold
+    (re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])"), r"\1"),  # italic
+    (re.compile(r"^ {0,3}(?:[-*_] *){3,}$", re.M), ""),  # rules
+]
+
+
+def strip_markdown(text: str) -> str:
+    """Markdown's marks are not words of the article: answers must not quote `#` or `**`."""
+    for pattern, replacement in MARKDOWN_MARKS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def parse_file(name: str, data: bytes, source: str | None = None) -> list[Document]:
@@ -121,11 +139,13 @@ def parse_file(name: str, data: bytes, source: str | None = None) -> list[Docume
             f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
         )
     text = decode_bytes(data, name)
-    if suffix in TEXT_SUFFIXES:
+    if suffix == ".txt":
         return [make_document(stem, text, source=source)]
+    if suffix in TEXT_SUFFIXES:
+        return [make_document(stem, strip_markdown(text), source=source)]
     if suffix in HTML_SUFFIXES:
-        title, body = parse_html(text)
-        return [make_document(stem, body, title=title or None, source=source)]
+        title, body, metadata = parse_html(text)
+        return [make_document(stem, body, title or None, metadata, source)]
     return list(parse_records(name, text, stem, source))
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -45,30 +46,38 @@ class Embedder:
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedding backend {backend!r}; choose one of {BACKENDS}")
-        path = resolve_model(model)
-        if Path(path).is_dir():
+        self.path = resolve_model(model)
+        if Path(self.path).is_dir():
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
-        try:
-            self.model = SentenceTransformer(path, device="cpu")
-        except OSError as error:
-            raise RuntimeError(
-                f"cannot load embedding model {model!r}: {error}. Use a local path or "
-                f"the packaged default {DEFAULT_MODEL!r}."
-            ) from None
         self.name = model
         self.batch_size = batch_size
-        self.dimension = int(self.model.get_embedding_dimension())
         self.backend, self.onnx = "torch", None
         self.pool = ThreadPoolExecutor(cores(), thread_name_prefix="embed")  # threads start on use
         if backend != "torch":
             try:
+                if not OnnxTransformer.supports(Path(self.path)):
+                    raise ValueError("its modules are not a transformer with mean/CLS pooling")
                 int8 = backend == "onnx-int8"
-                onnx_path = cached_export(self.model, path, cache_dir, int8)
-                self.onnx, self.backend = OnnxTransformer(self.model, onnx_path), backend
+                onnx_path = cached_export(lambda: self.model, self.path, cache_dir, int8)
+                self.onnx, self.backend = OnnxTransformer(Path(self.path), onnx_path), backend
             except Exception as error:  # an optional speed-up: torch still gives the answer
                 log.warning("ONNX backend unavailable (%s); embedding with torch", error)
+        self.dimension = (
+            self.onnx.dimension if self.onnx else int(self.model.get_embedding_dimension())
+        )
+
+    @cached_property
+    def model(self):
+        """The sentence-transformers model: loaded only for the torch backend or an export."""
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            return SentenceTransformer(self.path, device="cpu")
+        except OSError as error:
+            raise RuntimeError(
+                f"cannot load embedding model {self.name!r}: {error}. Use a local path or "
+                f"the packaged default {DEFAULT_MODEL!r}."
+            ) from None
 
     @property
     def precision(self) -> str:
@@ -76,13 +85,20 @@ class Embedder:
         return "int8" if self.backend == "onnx-int8" else "fp32"
 
     def encode(
-        self, texts: list[str], show_progress: bool = False, batch_size: int | None = None
+        self,
+        texts: list[str],
+        show_progress: bool = False,
+        batch_size: int | None = None,
+        stop: threading.Event | None = None,
     ) -> np.ndarray:
         """Normalised vectors. Queries go one per call (`batch_size=1`), as the service
-        embeds them: int8 vectors move a little with the company they are embedded in."""
+        embeds them: int8 vectors move a little with the company they are embedded in.
+        A set `stop` raises `Stopped` before the next batch (a shutdown ends a long write)."""
         batch_size = batch_size or self.batch_size
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if stop is not None and stop.is_set():
+            raise Stopped("the service is shutting down; the write was not published")
         if self.onnx is None:
             vectors = self.model.encode(
                 texts,
@@ -97,6 +113,8 @@ class Embedder:
         batches = [order[i : i + batch_size] for i in range(0, len(texts), batch_size)]
 
         def encode_batch(rows: np.ndarray) -> None:
+            if stop is not None and stop.is_set():
+                raise Stopped("the service is shutting down; the write was not published")
             vectors[rows] = self.onnx.encode([texts[i] for i in rows])
 
         if len(batches) == 1:
@@ -105,9 +123,39 @@ class Embedder:
         # Batches run side by side: a small model keeps one core busy better than it splits
         # one batch's matrices across two (measured: bench/results/ingest*.json).
         done = self.pool.map(encode_batch, batches)
-        for _ in tqdm(done, total=len(batches), desc="Batches", disable=not show_progress):
+        # a bar on a terminal only: in a server's log it would be noise
+        bar = None if show_progress else True
+        for _ in tqdm(done, total=len(batches), desc="Batches", disable=bar, leave=False):
             pass
         return vectors
+
+
+class Encoder(Protocol):
+    """What indexing needs of an embedder."""
+
+    dimension: int
+
+    def encode(
+        self, texts: list[str], show_progress: bool = False, batch_size: int | None = None
+    ) -> np.ndarray: ...
+
+
+class Stopped(RuntimeError):
+    """A shutdown ended an indexing run; nothing of it was published."""
+
+
+class StoppableEmbedder:
+    """The embedder as a write sees it: once `stop` is set, the next batch raises `Stopped`,
+    so SIGTERM during a long ingest ends it in about a batch's time, unpublished."""
+
+    def __init__(self, embedder: Embedder, stop: threading.Event) -> None:
+        self.embedder, self.stop = embedder, stop
+        self.dimension = embedder.dimension
+
+    def encode(
+        self, texts: list[str], show_progress: bool = False, batch_size: int | None = None
+    ) -> np.ndarray:
+        return self.embedder.encode(texts, show_progress, batch_size, self.stop)
 
 
 class QueryWorkers:

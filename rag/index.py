@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.chunking import Chunker
 from rag.documents import Document
-from rag.embeddings import Embedder
+from rag.embeddings import Encoder
 from rag.lexical import Bm25Index, lucene_idf
 
 FORMAT_VERSION = 4
@@ -82,7 +82,7 @@ def text_key(spec: IndexSpec, text: str) -> bytes:
 def build_segment(
     documents: list[Document],
     spec: IndexSpec,
-    embedder: Embedder,
+    embedder: Encoder,
     reusable: list[Segment] = (),
     progress: Callable[[str], None] | None = None,
 ) -> Segment:
@@ -193,10 +193,13 @@ def search_on_one_thread() -> None:
     faiss.omp_set_num_threads(1)
 
 
+PROGRESS_EVERY = 4096  # texts between two progress lines of a long write
+
+
 def embed_with_cache(
     texts: list[str],
     keys: np.ndarray,
-    embedder: Embedder,
+    embedder: Encoder,
     reusable: list[Segment],
     progress: Callable[[str], None] | None,
 ) -> np.ndarray:
@@ -213,11 +216,14 @@ def embed_with_cache(
     if progress:
         saved = len(texts) - len(todo)
         progress(f"embedding {len(todo)} new texts ({saved} reused or repeated)")
-    if todo:
-        rows = list(todo.values())
-        fresh = embedder.encode([texts[r[0]] for r in rows], show_progress=progress is not None)
-        for same, vector in zip(rows, fresh, strict=True):
+    rows = list(todo.values())
+    for begin in range(0, len(rows), PROGRESS_EVERY):
+        part = rows[begin : begin + PROGRESS_EVERY]
+        fresh = embedder.encode([texts[r[0]] for r in part], show_progress=progress is not None)
+        for same, vector in zip(part, fresh, strict=True):
             vectors[same] = vector
+        if progress and len(rows) > PROGRESS_EVERY:  # a long write says how far it got
+            progress(f"embedded {begin + len(part)} of {len(rows)} texts")
     return vectors
 
 
@@ -401,7 +407,7 @@ def with_changes(
     index: CorpusIndex,
     added: list[Document],
     removed: set[str],
-    embedder: Embedder,
+    embedder: Encoder,
     progress: Callable[[str], None] | None = None,
 ) -> CorpusIndex:
     """`index` with `added` documents (replacing any of the same id) and `removed` ones gone.
@@ -443,7 +449,7 @@ def live_size(segment: Segment, deleted: frozenset[str]) -> int:
 def build(
     documents: list[Document],
     spec: IndexSpec,
-    embedder: Embedder,
+    embedder: Encoder,
     reusable: list[Segment] = (),
     progress: Callable[[str], None] | None = None,
     sources_fingerprint: str | None = None,

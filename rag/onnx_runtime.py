@@ -8,11 +8,14 @@ and cached. (optimum would do the export, but it pins an older transformers.)
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +75,10 @@ def quantize_int8(source: Path, destination: Path) -> None:
     quantize_dynamic(source, destination, weight_type=QuantType.QInt8, per_channel=True)
 
 
-def cached_export(model, model_path: str, cache_dir: Path, int8: bool) -> Path:
+def cached_export(
+    load_model: Callable[[], Any], model_path: str, cache_dir: Path, int8: bool
+) -> Path:
+    """The model's ONNX file, exported (from `load_model()`) only when no cached copy exists."""
     weights = sorted(Path(model_path).rglob("*.safetensors")) or sorted(
         Path(model_path).rglob("*.bin")
     )
@@ -82,15 +88,29 @@ def cached_export(model, model_path: str, cache_dir: Path, int8: bool) -> Path:
     path = cache_dir / f"{Path(model_path).name}-{identity}{'-int8' if int8 else ''}.onnx"
     if not path.is_file():
         log.info("exporting %s to %s", model_path, path)
-        export(model, path, int8)
+        export(load_model(), path, int8)
     return path
 
 
-class OnnxTransformer:
-    """Token embeddings from onnxruntime; pooling and normalising stay the model's own."""
+SIMPLE_MODULES = [
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Pooling",
+    "sentence_transformers.models.Normalize",
+]
 
-    def __init__(self, model, onnx_path: Path, threads: int = 1) -> None:
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+class OnnxTransformer:
+    """Normalised sentence vectors from onnxruntime and the model's own tokenizer.json, pooled
+    as its sentence-transformers config says (mean or [CLS]). Neither torch nor
+    sentence-transformers is imported, so a one-off question starts in a second, not ten."""
+
+    def __init__(self, model_path: Path, onnx_path: Path, threads: int = 1) -> None:
         import onnxruntime
+        from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
         # One thread per call; callers run calls side by side instead. Measured on 2 cores: a
@@ -102,26 +122,50 @@ class OnnxTransformer:
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
         self.names = [i.name for i in self.session.get_inputs()]
-        self.model = model
+        pooling = pooling_config(model_path)
+        self.dimension = int(pooling["word_embedding_dimension"])
+        self.mean = bool(pooling.get("pooling_mode_mean_tokens"))
+        settings = read_json(model_path / "sentence_bert_config.json")
+        self.lowercase = bool(settings.get("do_lower_case"))
+        self.tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+        self.tokenizer.enable_truncation(int(settings.get("max_seq_length", 512)))
+        pad = read_json(model_path / "special_tokens_map.json").get("pad_token", "[PAD]")
+        pad = pad["content"] if isinstance(pad, dict) else pad
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id(pad), pad_token=pad)
+
+    @staticmethod
+    def supports(model_path: Path) -> bool:
+        """A local model made of a transformer, mean or [CLS] pooling and (optionally) a
+        normalisation, with a tokenizer.json: what this class reproduces exactly."""
+        modules = read_json(model_path / "modules.json") if model_path.is_dir() else []
+        types = [m["type"] for m in modules] if isinstance(modules, list) else []
+        if types not in (SIMPLE_MODULES, SIMPLE_MODULES[:2]):
+            return False
+        pooling = pooling_config(model_path)
+        modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
+        known = modes in (["pooling_mode_mean_tokens"], ["pooling_mode_cls_token"])
+        return known and (model_path / "tokenizer.json").is_file()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Normalised sentence vectors for one batch."""
-        import torch
-
-        tokens = self.model.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.model.max_seq_length,
-            return_tensors="np",
-        )
-        feeds = {name: tokens[name].astype(np.int64) for name in self.names}
-        hidden = self.session.run(None, feeds)[0]
-        features = {
-            "token_embeddings": torch.from_numpy(hidden),
-            "attention_mask": torch.from_numpy(tokens["attention_mask"]),
+        # sentence-transformers strips (and, if configured, lowercases) before tokenizing
+        texts = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
+        encodings = self.tokenizer.encode_batch(texts)
+        tokens = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
-        for module in list(self.model)[1:]:  # pooling, normalising: whatever the model has
-            features = module(features)
-        vectors = features["sentence_embedding"].numpy()
+        hidden = self.session.run(None, {name: tokens[name] for name in self.names})[0]
+        if self.mean:
+            mask = tokens["attention_mask"][:, :, None].astype(np.float32)
+            vectors = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        else:
+            vectors = hidden[:, 0]
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+
+
+def pooling_config(model_path: Path) -> dict:
+    modules = read_json(model_path / "modules.json")
+    folder = next((m["path"] for m in modules if m["type"].endswith(".Pooling")), "1_Pooling")
+    return read_json(model_path / folder / "config.json")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.reader_windows import MAX_ANSWER_TOKENS, build_windows, pad
+from rag.reader_windows import MAX_ANSWER_TOKENS, WindowTokenizer, build_windows, pad
 from rag.store import file_digest
 
 MODEL_DIR = Path(__file__).parent / "assets" / "reader"
@@ -47,7 +47,6 @@ class Reading:
 class Reader:
     def __init__(self, model_dir: Path = MODEL_DIR, expected_sha256: str | None = MODEL_SHA256):
         import onnxruntime
-        from transformers import AutoTokenizer
 
         path = model_dir / MODEL_FILE
         if not path.is_file():
@@ -55,13 +54,17 @@ class Reader:
         if expected_sha256 is not None and file_digest(path) != expected_sha256:
             raise ReaderError(f"reader model {path} does not match its SHA-256: {FIX_HINT}")
         self.meta = json.loads((model_dir / "reader.json").read_text())
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        self.tokenizer = WindowTokenizer(model_dir / "tokenizer.json")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one call per question; questions run side by side
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of the encoder's vocabulary (what chat clients bill as "tokens")."""
+        return self.tokenizer.count(text)
 
     def read(self, question: str, passages: list[str]) -> list[Reading]:
         """The best span of each passage that has one (at most one Reading per passage)."""

@@ -4,6 +4,7 @@ so a span the model points at maps back to exact character offsets in the passag
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -25,50 +26,50 @@ class Windows:
     passage: list[int]
 
 
-def build_windows(
-    tokenizer,
-    questions: list[str],
-    passages: list[str],
-    max_tokens: int = MAX_WINDOW_TOKENS,
-    stride: int = WINDOW_STRIDE,
-) -> Windows:
-    """Split each passage into overlapping windows that each carry the (truncated) question."""
-    short = {q: shorten(tokenizer, q) for q in set(questions)}  # one question, many passages
-    questions = [short[q] for q in questions]
-    encoded = tokenizer(
-        questions,
-        passages,
-        truncation="only_second",
-        max_length=max_tokens,
-        stride=stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        padding=False,
-    )
-    offsets = []
-    for i, mapping in enumerate(encoded["offset_mapping"]):
-        sequence = encoded.sequence_ids(i)
-        offsets.append(
-            [tuple(span) if seq == 1 else None for span, seq in zip(mapping, sequence, strict=True)]
-        )
-    return Windows(
-        input_ids=encoded["input_ids"],
-        token_type_ids=encoded["token_type_ids"],
-        offsets=offsets,
-        passage=list(encoded["overflow_to_sample_mapping"]),
-    )
+class WindowTokenizer:
+    """The encoder's word pieces from its tokenizer.json (the `tokenizers` library alone, no
+    transformers import): pairs cut into overlapping windows, questions measured alone."""
+
+    def __init__(
+        self, path: Path, max_tokens: int = MAX_WINDOW_TOKENS, stride: int = WINDOW_STRIDE
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        self.plain = Tokenizer.from_file(str(path))
+        self.plain.no_truncation()
+        self.plain.no_padding()
+        self.pairs = Tokenizer.from_file(str(path))
+        self.pairs.no_padding()
+        self.pairs.enable_truncation(max_tokens, stride=stride, strategy="only_second")
+
+    def count(self, text: str) -> int:
+        return len(self.plain.encode(text, add_special_tokens=False).ids)
+
+    def shorten(self, question: str) -> str:
+        """The question cut after MAX_QUESTION_TOKENS tokens, so a window has passage room."""
+        offsets = self.plain.encode(question, add_special_tokens=False).offsets
+        if len(offsets) <= MAX_QUESTION_TOKENS:
+            return question
+        return question[: offsets[MAX_QUESTION_TOKENS - 1][1]]
 
 
-def shorten(tokenizer, question: str) -> str:
-    """The question cut after MAX_QUESTION_TOKENS tokens, so a window always has passage room."""
-    offsets = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)[
-        "offset_mapping"
-    ]
-    return (
-        question
-        if len(offsets) <= MAX_QUESTION_TOKENS
-        else question[: offsets[MAX_QUESTION_TOKENS - 1][1]]
-    )
+def build_windows(tokenizer: WindowTokenizer, questions: list[str], passages: list[str]) -> Windows:
+    """Split each passage into overlapping windows that each carry the (shortened) question."""
+    short = {q: tokenizer.shorten(q) for q in set(questions)}  # one question, many passages
+    pairs = [(short[q], p) for q, p in zip(questions, passages, strict=True)]
+    input_ids, token_type_ids, offsets, owners = [], [], [], []
+    for owner, encoding in enumerate(tokenizer.pairs.encode_batch(pairs)):
+        for window in [encoding, *encoding.overflowing]:
+            input_ids.append(window.ids)
+            token_type_ids.append(window.type_ids)
+            offsets.append(
+                [
+                    span if sequence == 1 else None
+                    for span, sequence in zip(window.offsets, window.sequence_ids, strict=True)
+                ]
+            )
+            owners.append(owner)
+    return Windows(input_ids, token_type_ids, offsets, owners)
 
 
 def pad(rows: list[list[int]], multiple: int = 1) -> np.ndarray:

@@ -5,6 +5,7 @@ The API, the CLI and the evaluation all call this, so they answer the same way.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -20,7 +21,7 @@ from rag.citations import Citation, cite
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from rag.conversation import Turn, with_history
 from rag.documents import Document, fingerprint_paths, load_paths
-from rag.embeddings import Embedder, shared_embedder, shared_query_workers
+from rag.embeddings import Embedder, StoppableEmbedder, shared_embedder, shared_query_workers
 from rag.generation import Generated, GenerationError, LanguageModel, Source
 from rag.grounding import grounded_reply
 from rag.index import CorpusIndex, IndexSpec, build, search_on_one_thread, with_changes
@@ -37,6 +38,10 @@ ABSTAIN_MESSAGE = (
 
 class QueryError(ValueError):
     """A request the service cannot run as given; the message says why."""
+
+
+class NotReadyError(RuntimeError):
+    """The index is still loading: try again in a few seconds."""
 
 
 class NotFoundError(KeyError):
@@ -111,6 +116,8 @@ class RagService:
             settings.model_cache_dir,
         )
         self.queries = shared_query_workers(self.embedder, search_on_one_thread)
+        self.stopping = threading.Event()
+        self.writer = StoppableEmbedder(self.embedder, self.stopping)
         self.spec = IndexSpec(
             settings.model, settings.chunk_size, settings.chunk_overlap, self.embedder.precision
         )
@@ -171,7 +178,7 @@ class RagService:
                 before = {d.doc_id: d for d in ours}
                 added = [d for d in incoming if before.get(d.doc_id) != d]
                 removed = set(before) - {d.doc_id for d in incoming}
-                current = with_changes(current, added, removed, self.embedder, progress)
+                current = with_changes(current, added, removed, self.writer, progress)
             if reasons:
                 current.manifest.sources_fingerprint = fingerprint
                 self.publish(current)
@@ -213,7 +220,7 @@ class RagService:
                 kept = [d for d in self.stored() if d.doc_id not in removed]
                 updated = self.rebuild(merge(kept, added), current, progress)
             else:
-                updated = with_changes(current, added, removed, self.embedder, progress)
+                updated = with_changes(current, added, removed, self.writer, progress)
             self.publish(updated)
         self.activate(updated)
         return updated
@@ -228,6 +235,19 @@ class RagService:
             return self.snapshot.index
         return store.load(self.root, reuse=self.snapshot.index.segments if self.snapshot else ())
 
+    def stop_writes(self) -> None:
+        """Shutting down: a write in progress ends unpublished; queries still answer."""
+        self.stopping.set()
+
+    def refresh(self) -> bool:
+        """Swap in a commit another process (`rag ingest`, `rag delete`) published; True when
+        there was one. A commit removed while being read is picked up on the next call."""
+        target = store.current_commit(self.root)
+        if target is None or (self.snapshot and self.snapshot.index.snapshot == target.name):
+            return False
+        self.activate(self.latest())
+        return True
+
     def rebuild(
         self,
         documents: list[Document],
@@ -238,7 +258,7 @@ class RagService:
         if not documents:
             raise QueryError("the index needs at least one document")
         reusable = previous.segments if previous else []
-        return build(documents, self.spec, self.embedder, reusable, progress)
+        return build(documents, self.spec, self.writer, reusable, progress)
 
     def publish(self, index: CorpusIndex) -> None:
         if not index.doc_rows:
@@ -261,7 +281,7 @@ class RagService:
 
     def current(self) -> Snapshot:
         if self.snapshot is None:
-            raise RuntimeError("the index is not loaded yet")
+            raise NotReadyError("the index is not loaded yet; retry in a few seconds")
         return self.snapshot
 
     # --- queries -------------------------------------------------------------------------
@@ -301,6 +321,9 @@ class RagService:
     ) -> list[Passage]:
         snapshot, retrieval, _ = self.retrieve(query, top_k, doc_ids, query_vector)
         return passages(snapshot.index, retrieval)
+
+    def count_tokens(self, text: str) -> int:
+        return self.reader.count_tokens(text)
 
     def ask(
         self,

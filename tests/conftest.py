@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -64,6 +66,19 @@ def live_url(service: RagService):
     url, stop = serve_in_thread(create_app(service))
     yield url
     stop()
+
+
+def wait_until_healthy(server: subprocess.Popen, base: str, seconds: float = 180) -> None:
+    """Until the served process answers /health (it may first build its index)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited before it was ready"
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.3)
+    raise AssertionError(f"{base} was not healthy within {seconds} s")
 
 
 def assert_citations_verify(citations: list[dict], texts: dict[str, str]) -> None:

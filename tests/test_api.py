@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from tests.conftest import EXAMPLE_QUESTION, SEED_ID, assert_citations_verify
 
 
@@ -69,7 +73,16 @@ def test_documents_and_health(client) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["documents"] == 1
     assert client.get("/openapi.json").json()["paths"]["/ask"]
-    assert client.get("/docs").status_code == 200
+
+
+def test_api_docs_load_nothing_from_other_hosts(client) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html)
+        assert assets and all(a.startswith("/") for a in assets), assets
+        assert "://" not in html.replace("http://www.w3.org", "")
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
 
 
 @pytest.mark.parametrize(
@@ -106,3 +119,19 @@ def test_malformed_and_semantic_errors_are_json(client) -> None:
     assert missing.status_code == 404 and missing.json()["error"] == "Not Found"
     # and the service still answers afterwards
     assert client.post("/ask", json={"question": EXAMPLE_QUESTION}).json()["answerable"]
+
+
+def test_requests_before_the_index_is_loaded_get_503_with_retry_after(tmp_path) -> None:
+    app = create_app(settings=Settings(index_dir=tmp_path / "index", sources=[]))
+    starting = TestClient(app)  # not entered: start-up has not opened the service yet
+    for method, path, body in [
+        ("POST", "/ask", {"question": EXAMPLE_QUESTION}),
+        ("GET", "/documents", None),
+        ("GET", "/health", None),
+        ("POST", "/v1/chat/completions", {"messages": [{"role": "user", "content": "hi?"}]}),
+    ]:
+        response = starting.request(method, path, json=body)
+        assert response.status_code == 503, path
+        assert response.headers["retry-after"] == "5"
+        assert "retry" in response.json()["error"]
+    assert starting.get("/ready").status_code == 503

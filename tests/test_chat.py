@@ -44,6 +44,17 @@ def test_completion_answers_with_markers_and_verified_citations(chat, live_url) 
     citations = completion.model_extra["citations"]
     assert_citations_verify(citations, texts(live_url, citations))
     assert citations[0]["quote"] in content
+    usage = completion.usage  # word pieces of the question and of the reply
+    assert 5 <= usage.prompt_tokens <= 20 and usage.completion_tokens > len(content.split())
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_unknown_model_is_openais_404(chat) -> None:
+    with pytest.raises(openai.NotFoundError) as raised:
+        chat.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": EXAMPLE_QUESTION}]
+        )
+    assert raised.value.code == "model_not_found" and "'rag'" in raised.value.message
 
 
 def test_streaming_sends_pieces_then_citations_once(chat, live_url) -> None:
@@ -56,6 +67,7 @@ def test_streaming_sends_pieces_then_citations_once(chat, live_url) -> None:
     carrying = [c for c in chunks if (c.model_extra or {}).get("citations") is not None]
     assert len(carrying) == 1 and carrying[0] is chunks[-1]
     assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage.completion_tokens > 0
     citations = carrying[0].model_extra["citations"]
     assert_citations_verify(citations, texts(live_url, citations))
 
@@ -88,7 +100,7 @@ def test_follow_up_uses_the_conversation(chat, client) -> None:
 
 def test_content_parts_and_unknown_fields_are_accepted(client) -> None:
     body = {
-        "model": "anything",
+        "model": "rag",
         "messages": [
             {"role": "system", "content": "be brief"},
             {"role": "user", "content": [{"type": "text", "text": EXAMPLE_QUESTION}]},

@@ -11,10 +11,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.app import create_app
 from rag.cli import app
-from tests.conftest import EXAMPLE_QUESTION, ROOT, SEED_DIR, assert_citations_verify, free_port
+from rag.config import Settings
+from rag.service import RagService
+from tests.conftest import (
+    EXAMPLE_QUESTION,
+    ROOT,
+    SEED_DIR,
+    assert_citations_verify,
+    free_port,
+    wait_until_healthy,
+)
 
 runner = CliRunner()
 
@@ -27,7 +38,17 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return index
 
 
-def test_ask_json_builds_the_index_and_answers(env: Path) -> None:
+def test_reading_commands_never_create_an_index(env: Path, tmp_path: Path) -> None:
+    typo = tmp_path / "indx"
+    for command in (["ask", EXAMPLE_QUESTION, "--index", str(typo)], ["search", "cars"]):
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 2 and "no index at" in refused.stderr
+        assert "rag index rebuild" in refused.stderr
+    assert not typo.exists() and not env.exists()
+
+
+def test_ask_json_answers_once_the_index_is_built(env: Path) -> None:
+    assert runner.invoke(app, ["index", "rebuild"]).exit_code == 0
     result = runner.invoke(app, ["ask", EXAMPLE_QUESTION, "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
@@ -38,6 +59,7 @@ def test_ask_json_builds_the_index_and_answers(env: Path) -> None:
 
 
 def test_ask_plain_and_abstain(env: Path) -> None:
+    assert runner.invoke(app, ["index", "rebuild"]).exit_code == 0
     answered = runner.invoke(app, ["ask", EXAMPLE_QUESTION])
     assert answered.exit_code == 0 and answered.stdout.startswith("2023")
     assert "[1] xiaomi-great-wall-electric-car" in answered.stdout
@@ -79,14 +101,7 @@ def test_rag_serve_answers_over_real_http(env: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert server.poll() is None, server.stderr.read().decode()
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
+        wait_until_healthy(server, base)
         body = httpx.post(f"{base}/ask", json={"question": EXAMPLE_QUESTION}, timeout=30).json()
         assert body["answer"] == "2023"
         doc = httpx.get(f"{base}/documents/{body['citations'][0]['doc_id']}", timeout=5).json()
@@ -95,3 +110,19 @@ def test_rag_serve_answers_over_real_http(env: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_server_serves_what_the_shell_ingests(tmp_path: Path, embedder) -> None:
+    settings = Settings(index_dir=tmp_path / "index", sources=[SEED_DIR], watch_seconds=0.2)
+    with TestClient(create_app(RagService.open(settings, embedder))) as client:
+        assert client.get("/health").json()["documents"] == 1
+        article = tmp_path / "tesla.txt"
+        article.write_text("Tesla opens a factory in Berlin.\n\nIt cost 4 billion euros.")
+        ingested = runner.invoke(app, ["ingest", str(article), "--index", str(settings.index_dir)])
+        assert ingested.exit_code == 0, ingested.output
+        deadline = time.monotonic() + 60  # a bound for a busy machine; it takes ~0.2 s
+        while client.get("/health").json()["documents"] != 2:
+            assert time.monotonic() < deadline, "the server never picked up the new commit"
+            time.sleep(0.1)
+        answer = client.post("/ask", json={"question": "Where did Tesla open a factory?"})
+        assert answer.json()["answer"] == "Berlin"

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import DocumentError, load_paths, make_document, parse_file
+from rag.documents import (
+    DocumentError,
+    UnsupportedFileType,
+    load_paths,
+    make_document,
+    parse_file,
+)
 
 
 def test_text_and_markdown_take_title_from_first_line(tmp_path: Path) -> None:
@@ -21,15 +27,51 @@ def test_text_and_markdown_take_title_from_first_line(tmp_path: Path) -> None:
     assert report.problems == []
 
 
-def test_html_extracts_title_and_visible_text() -> None:
+def test_html_takes_the_headline_as_title_and_the_visible_text() -> None:
     html = (
         b"<html><head><title>EV plans</title><style>p{}</style></head><body>"
         b"<h1>Heading</h1><p>First para.</p><script>alert(1)</script><p>Second.</p></body></html>"
     )
     (doc,) = parse_file("page.html", html)
-    assert doc.title == "EV plans"
+    assert doc.title == "Heading"  # the page's own headline, not its browser-tab title
     assert "First para." in doc.text and "Second." in doc.text
     assert "alert" not in doc.text and "p{}" not in doc.text
+
+
+NEWS_PAGE = b"""<html><head><title>Xiaomi to build cars | Daily Wire Service</title>
+<meta property="article:published_time" content="2021-03-30"></head><body>
+<nav><a href="/">Home</a> <a href="/world">World</a> <a href="/tech">Technology</a></nav>
+<div id="cookie-banner">We use cookies to improve your experience. Accept all cookies.</div>
+<article><h1>Xiaomi to build cars</h1>
+<p>Xiaomi said on Tuesday it will build electric cars and invest 10 billion dollars over ten
+years in the new business, its chief executive told investors in Beijing.</p>
+<p>The first vehicle is expected in 2024, the company said in a filing to the Hong Kong stock
+exchange, where its shares rose by six percent after the announcement.</p></article>
+<footer>Copyright 2021 Daily Wire Service. All rights reserved. Privacy policy.</footer>
+</body></html>"""
+
+
+def test_news_page_keeps_the_article_and_drops_the_page_around_it() -> None:
+    (doc,) = parse_file("xiaomi.html", NEWS_PAGE)
+    assert doc.title == "Xiaomi to build cars"
+    assert doc.metadata["date"] == "2021-03-30"
+    assert "The first vehicle is expected in 2024" in doc.text
+    for chrome in ("cookies", "Copyright", "Technology", "Privacy"):
+        assert chrome not in doc.text
+
+
+def test_markdown_marks_are_not_article_text() -> None:
+    markdown = "# Big news\n\nBYD sold **3 million** cars, [says](https://x.example) *Reuters*.\n"
+    (doc,) = parse_file("news.md", markdown.encode())
+    assert doc.title == "Big news"
+    assert doc.text == "Big news\n\nBYD sold 3 million cars, says Reuters.\n"
+
+
+def test_binary_files_and_nul_characters_are_refused() -> None:
+    with pytest.raises(UnsupportedFileType, match="NUL bytes"):
+        parse_file("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(DocumentError, match="NUL"):
+        make_document("d1", "text with a \x00 inside")
 
 
 def test_json_and_jsonl_records_keep_ids_and_metadata(tmp_path: Path) -> None:

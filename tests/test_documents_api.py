@@ -91,6 +91,7 @@ def test_uploads_by_type(api) -> None:
         files={"file": ("ev-news.txt", b"EV news\n\nBYD sold 3 million cars.")},
     )
     assert txt.status_code == 201 and txt.json()["documents"][0]["doc_id"] == "ev-news"
+    assert api.get("/documents/ev-news").json()["source"] == "ev-news.txt"
     legacy = api.post(
         "/documents/upload",
         headers=KEY,
@@ -103,6 +104,10 @@ def test_uploads_by_type(api) -> None:
     assert [d["doc_id"] for d in jsonl.json()["documents"]] == ["r0", "r1", "r2"]
     pdf = api.post("/documents/upload", headers=KEY, files={"file": ("a.pdf", b"%PDF-1.7")})
     assert pdf.status_code == 415 and ".txt" in pdf.json()["error"]
+    binary = api.post(
+        "/documents/upload", headers=KEY, files={"file": ("photo.txt", b"\x89PNG\r\n\x00\x00")}
+    )
+    assert binary.status_code == 415 and "NUL bytes" in binary.json()["error"]
     broken = api.post("/documents/upload", headers=KEY, files={"file": ("b.json", b"{oops")})
     assert broken.status_code == 422 and "malformed JSON" in broken.json()["error"]
     huge = api.post("/documents/upload", headers=KEY, files={"file": ("big.txt", b"x" * 30_000)})

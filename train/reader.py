@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.reader_windows import build_windows, pad, token_span
+from rag.reader_windows import WindowTokenizer, build_windows, pad, token_span
 
 log = logging.getLogger("train")
 HOLDOUT_EVERY = 20
@@ -32,6 +32,18 @@ STOP = frozenset(
 )
 PROPER = re.compile(r"\b(?:[A-Z][a-z]+|[A-Z]{2,})(?: (?:[A-Z][a-z]+|[A-Z]{2,}))*\b")
 NUMBER = re.compile(r"\b\d{2,4}\b")
+ANTONYM_PAIRS = """first last, largest smallest, biggest smallest, highest lowest, most least,
+    earliest latest, before after, increase decrease, increased decreased, north south, east west,
+    northern southern, eastern western, won lost, win lose, maximum minimum, oldest youngest,
+    longest shortest, best worst, more less, major minor, early late, inside outside, above below,
+    public private, ancient modern, larger smaller, higher lower, older younger, stronger weaker"""
+ANTONYMS = {
+    word: other
+    for pair in ANTONYM_PAIRS.split(",")
+    for a, b in [pair.split()]
+    for word, other in ((a, b), (b, a))
+}
+AUXILIARY = re.compile(r"^(\w+ )(is|was|are|were) ")
 
 
 @dataclass
@@ -50,9 +62,11 @@ class Config:
         0.25  # share of questions also read against another paragraph
     )
     edited_question_negatives: float = 0.2  # share with an entity swapped out of the question
+    meaning_edit_negatives: float = 0.0  # share with an antonym or a negation put in
     answerless_window_keep: float = 0.3  # windows of long paragraphs that miss the answer
     checkpoint_every: int = 200
     bf16: bool = True
+    init_from: str = ""  # a trained stage's `final` folder to continue from; "" = the base encoder
 
 
 def split_articles(data: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -77,6 +91,25 @@ def edit_question(question: str, context: str, pool: dict[str, list[str]], rng: 
         other = rng.choice(pool[kind])
         if other.lower() not in context.lower() and other != match.group():
             return question[: match.start()] + other + question[match.end() :]
+    return None
+
+
+def edit_meaning(question: str, context: str, rng: random.Random) -> str | None:
+    """Turn a word into its antonym the passage never uses, or negate the verb: the passage still
+    reads as relevant but no longer answers (SQuAD 2.0's other two recipes)."""
+    words = [m for m in WORD.finditer(question) if m.group().lower() in ANTONYMS]
+    unused = [
+        m for m in words if not re.search(rf"\b{ANTONYMS[m.group().lower()]}\b", context, re.I)
+    ]
+    if unused and rng.random() < 0.6:
+        match = rng.choice(unused)
+        other = ANTONYMS[match.group().lower()]
+        if match.group()[0].isupper():
+            other = other.capitalize()
+        return question[: match.start()] + other + question[match.end() :]
+    verb = AUXILIARY.match(question)
+    if verb and " not " not in question and "n't" not in question:
+        return question[: verb.end()] + "not " + question[verb.end() :]
     return None
 
 
@@ -114,17 +147,21 @@ def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> lis
                     edited = edit_question(question, context, pool, rng)
                     if edited:
                         examples.append({"q": edited, "c": context, "span": None})
+                if cfg.meaning_edit_negatives and rng.random() < cfg.meaning_edit_negatives:
+                    edited = edit_meaning(question, context, rng)
+                    if edited:
+                        examples.append({"q": edited, "c": context, "span": None})
     return examples
 
 
-def build_features(tokenizer, examples: list[dict], cfg: Config, rng: random.Random) -> list:
+def build_features(
+    tokenizer: WindowTokenizer, examples: list[dict], cfg: Config, rng: random.Random
+) -> list:
     """Token windows with start/end targets; (0, 0) points at [CLS]: no answer here."""
     features = []
     for begin in range(0, len(examples), 2000):
         batch = examples[begin : begin + 2000]
-        windows = build_windows(
-            tokenizer, [e["q"] for e in batch], [e["c"] for e in batch], cfg.max_tokens, cfg.stride
-        )
+        windows = build_windows(tokenizer, [e["q"] for e in batch], [e["c"] for e in batch])
         for ids, types, offsets, owner in zip(
             windows.input_ids,
             windows.token_type_ids,
@@ -174,8 +211,9 @@ def train(cfg: Config) -> Path:
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    base = resolve_model("all-MiniLM-L6-v2")
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    base = cfg.init_from or resolve_model("all-MiniLM-L6-v2")
+    encoder = Path(resolve_model("all-MiniLM-L6-v2"))
+    tokenizer = WindowTokenizer(encoder / "tokenizer.json", cfg.max_tokens, cfg.stride)
     data = json.loads(Path(cfg.data).read_text())["data"]
     articles, _ = split_articles(data)
     rng = random.Random(cfg.seed)
@@ -271,7 +309,7 @@ def train(cfg: Config) -> Path:
             )
     final = out / "final"
     model.save_pretrained(final)
-    tokenizer.save_pretrained(final)
+    AutoTokenizer.from_pretrained(encoder).save_pretrained(final)
     summary = {
         "config": asdict(cfg),
         "examples": len(examples),

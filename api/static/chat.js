@@ -2,51 +2,91 @@
 // Document text is only ever inserted as text nodes, never as HTML.
 "use strict";
 
+const MAX_QUESTION_CHARS = 2000; // the API's limit (rag.config.MAX_QUESTION_CHARS)
 const conversation = document.getElementById("conversation");
+const welcome = document.getElementById("welcome");
 const form = document.getElementById("ask");
 const input = document.getElementById("question");
 const send = document.getElementById("send");
+const tooLong = document.getElementById("too-long");
+const panel = document.getElementById("source");
 const history = [];
 
 if (new URLSearchParams(location.search).has("embed")) document.body.classList.add("embed");
 
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
 function bubble(role) {
-  const div = document.createElement("div");
-  div.className = `message ${role}`;
+  welcome.hidden = true;
+  const div = element("div", `message ${role}`);
   conversation.appendChild(div);
   conversation.scrollTop = conversation.scrollHeight;
   return div;
 }
 
-// Text with [n] markers, where each marker becomes a button that opens citation n.
-function renderReply(div, text, citations) {
-  div.replaceChildren();
-  const byNumber = new Map(citations.map((c) => [String(c.n), c]));
+// The answer with each [n] marker as a button that opens citation n.
+function answerWithMarkers(text, byNumber) {
+  const answer = element("div", "answer");
   for (const part of text.split(/(\[\d+\])/)) {
     const n = part.match(/^\[(\d+)\]$/)?.[1];
     if (n && byNumber.has(n)) {
-      const button = document.createElement("button");
+      const button = element("button", "citation", part);
       button.type = "button";
-      button.className = "citation";
-      button.textContent = part;
       button.title = byNumber.get(n).quote;
       button.addEventListener("click", () => showSource(byNumber.get(n)));
-      div.appendChild(button);
+      answer.appendChild(button);
     } else {
-      div.appendChild(document.createTextNode(part));
+      answer.appendChild(document.createTextNode(part));
     }
   }
+  return answer;
+}
+
+// Sources stay one line each, folded away: the answer is what the reader came for.
+function sourceList(citations) {
+  const details = element("details", "sources");
+  details.appendChild(element("summary", "", `Sources (${citations.length})`));
+  const list = element("ol");
+  for (const c of citations) {
+    const link = element("button", "source-link", `[${c.n}] ${c.title}: “${c.quote}”`);
+    link.type = "button";
+    link.title = c.quote;
+    link.addEventListener("click", () => showSource(c));
+    const item = element("li");
+    item.appendChild(link);
+    list.appendChild(item);
+  }
+  details.appendChild(list);
+  return details;
+}
+
+function renderReply(div, text, final) {
+  const citations = final?.citations || [];
+  const byNumber = new Map(citations.map((c) => [String(c.n), c]));
+  div.replaceChildren(answerWithMarkers(answerPart(text), byNumber));
+  if (citations.length) div.appendChild(sourceList(citations));
+  if (final && !final.answerable) div.classList.add("abstained");
+}
+
+// The streamed reply ends with a plain-text "Sources:" list for other clients; the page
+// shows its own list instead.
+function answerPart(text) {
+  const cut = text.indexOf("\n\nSources:");
+  return (cut < 0 ? text : text.slice(0, cut)).trim();
 }
 
 async function showSource(citation) {
   const response = await fetch(`/documents/${encodeURIComponent(citation.doc_id)}`);
   if (!response.ok) return;
   const doc = await response.json();
-  const panel = document.getElementById("source");
   document.getElementById("source-title").textContent = doc.title;
   const body = document.getElementById("source-text");
-  const mark = document.createElement("mark");
-  mark.textContent = doc.text.slice(citation.start, citation.end);
+  const mark = element("mark", "", doc.text.slice(citation.start, citation.end));
   body.replaceChildren(
     document.createTextNode(doc.text.slice(0, citation.start)),
     mark,
@@ -56,61 +96,137 @@ async function showSource(citation) {
   mark.scrollIntoView({ block: "center" });
 }
 
-document.getElementById("close-source").addEventListener("click", () => {
-  document.getElementById("source").hidden = true;
+function closeSource() {
+  panel.hidden = true;
+}
+
+document.getElementById("close-source").addEventListener("click", closeSource);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !panel.hidden) closeSource();
 });
+
+async function streamReply(reply) {
+  const response = await fetch("/v1/chat/completions", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "rag", messages: history, stream: true }),
+  });
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({}));
+    const message = problem.error?.message || problem.error;
+    throw new Error(typeof message === "string" ? message : `HTTP ${response.status}`);
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const answer = element("div", "answer");
+  reply.replaceChildren(answer);
+  let buffer = "";
+  let text = "";
+  let final = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    const events = buffer.split("\n\n");
+    buffer = events.pop();
+    for (const event of events) {
+      const data = event.replace(/^data: /, "");
+      if (data === "[DONE]") continue;
+      const chunk = JSON.parse(data);
+      text += chunk.choices[0].delta.content || "";
+      answer.textContent = answerPart(text);
+      if (chunk.choices[0].finish_reason) final = chunk;
+    }
+  }
+  if (!final) throw new Error("the answer was cut off");
+  renderReply(reply, text, final);
+  return text;
+}
 
 async function ask(question) {
   history.push({ role: "user", content: question });
-  bubble("user").textContent = question;
+  const asked = bubble("user");
+  asked.textContent = question;
   const reply = bubble("assistant");
-  let text = "";
-  let final = null;
+  reply.appendChild(element("div", "answer", "…"));
   try {
-    const response = await fetch("/v1/chat/completions", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "rag", messages: history, stream: true }),
-    });
-    if (!response.ok) {
-      const problem = await response.json().catch(() => ({}));
-      throw new Error(problem.error || `HTTP ${response.status}`);
-    }
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      const events = buffer.split("\n\n");
-      buffer = events.pop();
-      for (const event of events) {
-        const data = event.replace(/^data: /, "");
-        if (data === "[DONE]") continue;
-        const chunk = JSON.parse(data);
-        text += chunk.choices[0].delta.content || "";
-        reply.textContent = text;
-        if (chunk.choices[0].finish_reason) final = chunk;
-      }
-    }
-    renderReply(reply, text, final?.citations || []);
-    if (final && !final.answerable) reply.classList.add("abstained");
+    const text = await streamReply(reply);
     history.push({ role: "assistant", content: text });
   } catch (error) {
-    reply.classList.add("abstained");
-    reply.textContent = `Something went wrong: ${error.message}`;
     history.pop();
+    reply.classList.add("error");
+    reply.replaceChildren(element("div", "answer", `Could not get an answer: ${error.message}`));
+    const retry = element("button", "retry", "Retry");
+    retry.type = "button";
+    retry.addEventListener("click", () => {
+      asked.remove();
+      reply.remove();
+      submit(question);
+    });
+    reply.appendChild(retry);
   }
+  conversation.scrollTop = conversation.scrollHeight;
 }
 
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const question = input.value.trim();
-  if (!question) return;
-  input.value = "";
+async function submit(question) {
   send.disabled = true;
   await ask(question);
   send.disabled = false;
+  checkLength();
   input.focus();
+}
+
+// A pasted question over the limit is not cut silently: say so and hold the send button.
+function checkLength() {
+  const over = input.value.length > MAX_QUESTION_CHARS;
+  tooLong.hidden = !over;
+  tooLong.textContent = over
+    ? `${input.value.length.toLocaleString("en")} characters: questions are limited to ` +
+      `${MAX_QUESTION_CHARS.toLocaleString("en")}. Shorten it to send.`
+    : "";
+  input.setAttribute("aria-invalid", String(over));
+  send.disabled = over;
+  return !over;
+}
+
+input.addEventListener("input", checkLength);
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = input.value.trim();
+  if (!question || !checkLength()) return;
+  input.value = "";
+  submit(question);
 });
+
+// The empty page: example questions to click, and what the index holds.
+async function fillWelcome() {
+  const json = (path, fallback) =>
+    fetch(path).then((r) => (r.ok ? r.json() : fallback)).catch(() => fallback);
+  const [examples, documents, health] = await Promise.all([
+    json("/examples", { questions: [] }),
+    json("/documents?limit=50", null),
+    json("/health", null),
+  ]);
+  const box = document.getElementById("examples");
+  for (const question of examples.questions) {
+    const button = element("button", "example", question);
+    button.type = "button";
+    button.addEventListener("click", () => submit(question));
+    box.appendChild(button);
+  }
+  if (documents && health) {
+    const count = health.documents;
+    document.getElementById("article-count").textContent =
+      `${count.toLocaleString("en")} indexed article${count === 1 ? "" : "s"}`;
+    const list = document.getElementById("article-list");
+    for (const doc of documents) list.appendChild(element("li", "", doc.title));
+    if (count > documents.length) {
+      list.appendChild(element("li", "", `and ${(count - documents.length).toLocaleString("en")} more`));
+    }
+  } else {
+    document.getElementById("articles").hidden = true;
+  }
+}
+
+fillWelcome();
