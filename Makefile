@@ -52,8 +52,13 @@ bench-reader: install
 # rag/assets/reader/, then calibrated on held-out train articles. Put the printed SHA-256 in
 # rag/reader.py (MODEL_SHA256) to serve it. `make serve` and `make test` never train.
 SQUAD_TRAIN := $(SHARED)/data/squad-v1.1/train-v1.1.json
+# Two stages (each resumes from its checkpoint): SQuAD spans with built negatives, then a
+# shorter run from stage 1's weights with more edited-question negatives (antonyms, negations).
 train-reader: install
-	$(BIN)/python -m train.reader --data $(SQUAD_TRAIN) --out build/reader
+	$(BIN)/python -m train.reader --data $(SQUAD_TRAIN) --out build/reader-stage1
+	$(BIN)/python -m train.reader --data $(SQUAD_TRAIN) --out build/reader \
+	  --init-from build/reader-stage1/final --seed 14 --lr 5e-5 --warmup 0.03 --max-steps 2700 \
+	  --edited-question-negatives 0.35 --meaning-edit-negatives 0.2
 	$(BIN)/python -m train.export_reader --trained build/reader --out rag/assets/reader
 	$(BIN)/python -m train.calibrate --data $(SQUAD_TRAIN) --model-dir rag/assets/reader
 

@@ -35,6 +35,19 @@ def load_trained(trained: Path):
     return model, f"checkpoint at step {state['step']}"
 
 
+def training_record(trained: Path) -> dict:
+    """The run's settings and size, how it ended (loss, speed), and the stage it started from."""
+    summary_path = trained / "summary.json"
+    training = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    log_path = trained / "train.jsonl"
+    if log_path.is_file():
+        training["last_log"] = json.loads(log_path.read_text().splitlines()[-1])
+    started_from = training.get("config", {}).get("init_from")
+    if started_from:
+        training["previous_stage"] = training_record(Path(started_from).parent)
+    return training
+
+
 def export(trained: Path, out: Path) -> str:
     import torch
     from transformers import AutoTokenizer
@@ -80,11 +93,7 @@ def export(trained: Path, out: Path) -> str:
         quantize_int8(fp32, staging / MODEL_FILE)
         fp32.unlink()
         tokenizer.save_pretrained(staging)
-        summary_path = trained / "summary.json"
-        training = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-        log_path = trained / "train.jsonl"
-        if log_path.is_file():  # how the run ended: loss, speed
-            training["last_log"] = json.loads(log_path.read_text().splitlines()[-1])
+        training = training_record(trained)
         digest = file_digest(staging / MODEL_FILE)
         meta = {"source": source, "sha256": digest, "training": training}
         previous = out / "reader.json"
