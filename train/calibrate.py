@@ -3,11 +3,12 @@
     python -m train.calibrate --data ../shared/data/squad-v1.1/train-v1.1.json
 
 Uses only the SQuAD train articles the reader never trained on (train.reader.HOLDOUT_EVERY).
-Half of them are indexed; their questions are asked as they are and with a name or number
-swapped for one the articles never mention (SQuAD 2.0's recipe for unanswerable questions);
-the other half's questions have no answer in the index. Every candidate span the service
-considers is labelled right (token F1 >= RIGHT_F1 with a gold answer) or wrong, and a logistic
-model is fitted on them. The weights go into the reader's reader.json.
+Half of them are indexed; their questions are asked as they are, with a name or number swapped
+for one the articles never mention, and with an antonym or a negation put in (SQuAD 2.0's
+recipes for unanswerable questions); the other half's questions have no answer in the index.
+Every candidate span the service considers is labelled right (token F1 >= RIGHT_F1 with a gold
+answer) or wrong, and a logistic model is fitted on them. The weights go into the reader's
+reader.json.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,7 @@ from rag.documents import make_document
 from rag.normalize import RIGHT_F1, is_right
 from rag.reader import MODEL_DIR, Reader
 from rag.service import RagService
-from train.reader import NUMBER, PROPER, edit_question, split_articles
+from train.reader import NUMBER, PROPER, edit_meaning, edit_question, split_articles
 
 
 def questions_of(articles: list[dict]) -> list[tuple[str, list[str]]]:
@@ -40,21 +42,27 @@ def questions_of(articles: list[dict]) -> list[tuple[str, list[str]]]:
     ]
 
 
-def edited_questions(articles: list[dict], rng: random.Random) -> list[tuple[str, list[str]]]:
-    pool: dict[str, list[str]] = {"name": [], "number": []}
-    for question, _ in questions_of(articles):
-        pool["name"] += [m.group() for m in PROPER.finditer(question) if m.start()]
-        pool["number"] += NUMBER.findall(question)
+def edited_questions(
+    articles: list[dict], edit: Callable[[str, str], str | None]
+) -> list[tuple[str, list[str]]]:
+    """Questions `edit` turned into ones their paragraph no longer answers."""
     edited = []
     for article in articles:
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
-                if not qa["question"].strip():
-                    continue
-                changed = edit_question(qa["question"], paragraph["context"], pool, rng)
-                if changed:
-                    edited.append((changed, []))
+                if qa["question"].strip():
+                    changed = edit(qa["question"], paragraph["context"])
+                    if changed:
+                        edited.append((changed, []))
     return edited
+
+
+def entity_swap(articles: list[dict], rng: random.Random) -> Callable[[str, str], str | None]:
+    pool: dict[str, list[str]] = {"name": [], "number": []}
+    for question, _ in questions_of(articles):
+        pool["name"] += [m.group() for m in PROPER.finditer(question) if m.start()]
+        pool["number"] += NUMBER.findall(question)
+    return lambda question, context: edit_question(question, context, pool, rng)
 
 
 def collect(
@@ -126,7 +134,10 @@ def main() -> None:
 
     kinds = {
         "in_corpus": some(questions_of(indexed)),
-        "edited": some(edited_questions(indexed, rng)),
+        "entity_swapped": some(edited_questions(indexed, entity_swap(indexed, rng))),
+        "antonym_or_negation": some(
+            edited_questions(indexed, lambda q, c: edit_meaning(q, c, rng))
+        ),
         "out_of_corpus": some(questions_of(absent)),
     }
     asked = [q for items in kinds.values() for q in items]
