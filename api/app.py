@@ -27,12 +27,11 @@ from api.guards import BodyLimit, RateLimiter, require_read, svc
 from api.observability import Metrics, Observe
 from api.openai import router as openai_router
 from api.schemas import AskRequest, Health, error_responses
-from rag.chat import ChatError
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from rag.conversation import Turn
-from rag.documents import DocumentError, UnsupportedFileType
-from rag.embeddings import Stopped
-from rag.service import AskResult, NotFoundError, NotReadyError, Passage, QueryError, RagService
+from rag.errors import RagError
+from rag.service import RagService
+from rag.types import AnswerMode, AskResult, Passage
 
 STATIC = Path(__file__).parent / "static"
 # /ask serialises its dataclass straight to JSON (validating it again cost more than answering)
@@ -102,9 +101,10 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
         doc_ids = body.filters.doc_ids if body.filters else None
         history = [Turn(t.role, t.content) for t in body.history or []]
         service = svc(request)
-        if (body.mode or settings.answer_mode) == "generative":  # seconds: not on the batcher
+        mode = body.mode or settings.answer_mode
+        if mode == AnswerMode.GENERATIVE:  # seconds of an LLM: not on the query workers
             ask = partial(
-                service.ask, body.question, body.top_k, doc_ids, None, history, "generative"
+                service.ask, body.question, body.top_k, doc_ids, history=history, mode=mode
             )
             result = await run_in_threadpool(ask)
         else:
@@ -192,20 +192,12 @@ async def follow_commits(service: RagService) -> None:
 
 def add_error_handlers(app: FastAPI) -> None:
     """Every failure becomes a JSON body with an `error` message; none leaks a stack trace."""
-    statuses = [
-        (QueryError, 422),
-        (ChatError, 422),
-        (UnsupportedFileType, 415),
-        (DocumentError, 422),
-        (NotFoundError, 404),
-        (documents.Conflict, 409),
-    ]
-    for exception, status in statuses:
-        app.add_exception_handler(exception, lambda _, exc, s=status: error(s, str(exc)))
-    for unavailable in (NotReadyError, Stopped):
-        app.add_exception_handler(
-            unavailable, lambda _, exc: error(503, str(exc), **{"Retry-After": "5"})
-        )
+
+    @app.exception_handler(RagError)
+    async def known(_: Request, exc: RagError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("%s: %s", type(exc).__name__, exc)
+        return error(exc.status, str(exc), **exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

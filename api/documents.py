@@ -11,16 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from api.guards import require_read, require_write, svc
 from api.schemas import DocumentIn, DocumentOut, DocumentSummary, WriteResult, error_responses
 from rag.documents import Document, make_document, parse_file
+from rag.errors import Conflict
 from rag.index import CorpusIndex
 from rag.service import RagService
 
 log = logging.getLogger("rag.api")
 router = APIRouter(prefix="/documents", tags=["documents"])
 WRITE = {"dependencies": [Depends(require_write)], "responses": error_responses(403, 409, 415)}
-
-
-class Conflict(Exception):
-    """A create that would overwrite; the message says to use PUT."""
 
 
 def written(docs: list[Document], index: CorpusIndex) -> WriteResult:

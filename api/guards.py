@@ -13,7 +13,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.config import Settings
-from rag.service import NotReadyError, RagService
+from rag.errors import NotReadyError
+from rag.service import RagService
 
 UNMETERED = {"/health", "/ready", "/metrics"}
 

@@ -13,7 +13,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.guards import RateLimiter, rate_limit_response
-from rag.service import AskResult, RagService
+from rag.service import RagService
+from rag.types import AskResult
 
 access_log = logging.getLogger("rag.access")
 
@@ -68,7 +69,7 @@ class Metrics:
         )
 
     def record_answer(self, result: AskResult) -> None:
-        self.answers.labels("extractive", str(result.answerable).lower()).inc()
+        self.answers.labels(str(result.mode), str(result.answerable).lower()).inc()
 
     def render(self, service: RagService | None) -> Response:
         if service is not None and service.snapshot is not None:

@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.guards import svc
 from rag.chat import pieces, reply_text, sources_text, split_messages
-from rag.service import AskResult, RagService
+from rag.service import RagService
+from rag.types import AnswerMode, AskResult
 
 MODEL_ID = "rag"
 
@@ -35,9 +36,7 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=200)
     stream: bool = False
     top_k: int | None = Field(None, ge=1, le=50, description="Passages to consider.")
-    mode: Literal["extractive", "generative"] | None = Field(
-        None, description="Answer mode; default from RAG_ANSWER_MODE."
-    )
+    mode: AnswerMode | None = Field(None, description="Answer mode; default from RAG_ANSWER_MODE.")
 
 
 class OpenAIErrorDetail(BaseModel):
@@ -84,7 +83,7 @@ def usage(service: RagService, prompt: str, result: AskResult) -> dict[str, int]
     """Tokens by the embedding model's tokenizer; a generated reply counts the LLM's tokens."""
     prompt_tokens = service.count_tokens(prompt)
     generated = result.generation or {}
-    if result.mode == "generative" and "tokens" in generated:
+    if result.mode == AnswerMode.GENERATIVE and "tokens" in generated:
         completion_tokens = int(generated["tokens"])
     else:
         completion_tokens = service.count_tokens(reply_text(result))
@@ -112,12 +111,18 @@ def chat_completions(
     meta = {"id": completion_id(), "created": int(time.time()), "model": body.model}
     if body.stream:
         replies = service.ask_stream(question, body.top_k, history=history, mode=body.mode)
+
+        def finished(result: AskResult) -> dict[str, int]:
+            request.app.state.metrics.record_answer(result)
+            return usage(service, prompt, result)
+
         return StreamingResponse(
-            stream(meta, replies, lambda result: usage(service, prompt, result)),
+            stream(meta, replies, finished),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     result = service.ask(question, body.top_k, history=history, mode=body.mode)
+    request.app.state.metrics.record_answer(result)
     return {
         **meta,
         "object": "chat.completion",
@@ -146,10 +151,11 @@ def final_fields(result: AskResult) -> dict[str, Any]:
 def stream(
     meta: dict,
     replies: Iterator[str | AskResult],
-    count: Callable[[AskResult], dict[str, int]],
+    finished: Callable[[AskResult], dict[str, int]],
 ) -> Iterator[str]:
     """SSE chunks: the role, the reply as it comes (checked sentences of a generated one, or
-    an extractive one piece by piece), then citations and usage once, then [DONE]."""
+    an extractive one piece by piece), then citations and `finished(answer)`'s usage once,
+    then [DONE]."""
 
     def event(delta: dict, finish: str | None = None, **extra: Any) -> str:
         chunk = {
@@ -170,10 +176,10 @@ def stream(
         text = reply_text(item)
         if streamed:  # generated sentences went out, then generation failed: say what stands
             text = "\n\n" + text
-        if not streamed or item.mode == "extractive":
+        if not streamed or item.mode == AnswerMode.EXTRACTIVE:
             for piece in pieces(text):
                 yield event({"content": piece})
         else:
             yield event({"content": sources_text(item)})
-        yield event({}, "stop", **final_fields(item), usage=count(item))
+        yield event({}, "stop", **final_fields(item), usage=finished(item))
     yield "data: [DONE]\n\n"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K
 from rag.documents import Document
+from rag.types import AnswerMode
 
 
 class Filters(BaseModel):
@@ -31,7 +32,7 @@ class AskRequest(BaseModel):
     history: list[HistoryTurn] | None = Field(
         None, max_length=100, description="Earlier turns, oldest first, for follow-ups."
     )
-    mode: Literal["extractive", "generative"] | None = Field(
+    mode: AnswerMode | None = Field(
         None,
         description="extractive (instant, exact) or generative (an LLM, checked); "
         "default from RAG_ANSWER_MODE.",

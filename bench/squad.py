@@ -34,7 +34,8 @@ from bench.common import (
 from rag.config import BACKENDS, DEFAULT_BACKEND, Settings
 from rag.evaluation import contains_any, normalize, token_f1
 from rag.index import build
-from rag.service import AskResult, RagService
+from rag.service import RagService
+from rag.types import AskResult
 
 
 def answer_metrics(results: list[AskResult], questions: list[Question]) -> dict[str, float]:

@@ -14,20 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.conversation import standalone_wording
+from rag.errors import ReaderError
 from rag.index import CorpusIndex
 from rag.question_type import AnswerType, answer_type
-from rag.reader import Reader, ReaderError
+from rag.reader import Reader
 from rag.retrieval import Retrieval, ScoredChunk, chunk_sentences
+from rag.types import Evidence
 
 # What the calibration sees of a candidate answer; reader.json's weights follow this order.
 FEATURES = ("margin", "span_logprob", "fused", "dense", "lexical", "top_rank")
-
-
-@dataclass(frozen=True)
-class Evidence:
-    sentence: int
-    chunk: int
-    score: float
 
 
 @dataclass(frozen=True)

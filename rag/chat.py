@@ -7,14 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from rag.conversation import Turn
-from rag.service import AskResult
+from rag.errors import ChatError
+from rag.types import AnswerMode, AskResult
 
 NOT_IN_ARTICLES = "The articles I have don't say."
 PIECE = re.compile(r"\S+\s*|\s+")
-
-
-class ChatError(ValueError):
-    """Messages that hold no question to answer."""
 
 
 def message_text(content: Any) -> str:
@@ -46,7 +43,7 @@ def reply_text(result: AskResult) -> str:
         closest = result.passages[0].title if result.passages else None
         hint = f" The closest article I found is “{closest}”." if closest else ""
         return f"{NOT_IN_ARTICLES}{hint}"
-    if result.mode == "generative":  # the reply carries its own markers
+    if result.mode == AnswerMode.GENERATIVE:  # the reply carries its own markers
         return f"{result.answer}{sources_text(result)}"
     markers = "".join(f"[{c.n}]" for c in result.citations)
     return f"{result.answer} {markers}{sources_text(result)}"

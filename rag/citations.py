@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
-from rag.answer import Evidence
+from rag.errors import CitationError
 from rag.index import CorpusIndex
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    doc_id: str
-    title: str
-    chunk_id: str
-    start: int
-    end: int
-    quote: str
-    score: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class CitationError(AssertionError):
-    """A citation whose offsets do not reproduce its quote: never sent to a user."""
+from rag.types import Citation, Evidence
 
 
 def cite(index: CorpusIndex, evidence: list[Evidence]) -> list[Citation]:

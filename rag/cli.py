@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +16,8 @@ import typer
 from rag import store
 from rag.config import Settings
 from rag.documents import load_paths
-from rag.service import NotFoundError, QueryError, RagService
+from rag.errors import RagError
+from rag.service import RagService
 
 app = typer.Typer(
     help="Question answering over news articles, with verifiable citations.",
@@ -32,6 +35,25 @@ IndexOption = Annotated[
     Path | None,
     typer.Option("--index", help="Index folder (default: $RAG_INDEX_DIR or index/default)."),
 ]
+
+
+def reporting(command: Callable) -> Callable:
+    """A command whose RagError ends it with the error's message and exit code (2: fix the
+    input or setup; 1: something else), never a stack trace."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RagError as error:
+            say(f"error: {error}")
+            raise typer.Exit(error.exit_code) from None
+
+    return run
+
+
+def command(typer_app: typer.Typer, *args, **kwargs) -> Callable[[Callable], Callable]:
+    return lambda function: typer_app.command(*args, **kwargs)(reporting(function))
 
 
 def settings_for(index: Path | None, **overrides) -> Settings:
@@ -55,14 +77,10 @@ def open_service(settings: Settings, create: bool = False) -> RagService:
             f"{settings.index_dir}` builds it from the configured sources"
         )
         raise typer.Exit(2)
-    try:
-        return RagService.open(settings, progress=say)
-    except (store.IndexStoreError, QueryError, RuntimeError) as error:
-        say(f"error: {error}")
-        raise typer.Exit(2) from None
+    return RagService.open(settings, progress=say)
 
 
-@app.command()
+@command(app)
 def ingest(
     paths: Annotated[
         list[Path], typer.Argument(help="Files or folders (.txt .md .html .json .jsonl).")
@@ -91,22 +109,18 @@ def ingest(
         raise typer.Exit(1)
 
 
-@app.command()
+@command(app)
 def delete(
     doc_ids: Annotated[list[str], typer.Argument(help="Ids of the documents to remove.")],
     index: IndexOption = None,
 ) -> None:
     """Remove documents from the index."""
     service = RagService(settings_for(index))
-    try:
-        built = service.delete(doc_ids)
-    except (NotFoundError, QueryError) as error:
-        say(f"error: {error}")
-        raise typer.Exit(2) from None
+    built = service.delete(doc_ids)
     say(f"deleted {len(doc_ids)}; the index now holds {built.manifest.documents} documents")
 
 
-@app.command()
+@command(app)
 def ask(
     question: str,
     index: IndexOption = None,
@@ -116,11 +130,7 @@ def ask(
 ) -> None:
     """Answer a question from the index, with citations."""
     service = open_service(settings_for(index))
-    try:
-        result = service.ask(question, top_k, mode=mode)
-    except QueryError as error:
-        say(f"error: {error}")
-        raise typer.Exit(2) from None
+    result = service.ask(question, top_k, mode=mode)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -134,7 +144,7 @@ def ask(
         typer.echo(f"  [{c.n}] {c.doc_id} {c.start}-{c.end}: {c.quote}")
 
 
-@app.command()
+@command(app)
 def search(
     query: str,
     index: IndexOption = None,
@@ -142,16 +152,12 @@ def search(
 ) -> None:
     """Ranked passages for a query, as JSON lines."""
     service = open_service(settings_for(index))
-    try:
-        found = service.search(query, top_k)
-    except QueryError as error:
-        say(f"error: {error}")
-        raise typer.Exit(2) from None
+    found = service.search(query, top_k)
     for passage in found:
         typer.echo(json.dumps(asdict(passage), ensure_ascii=False))
 
 
-@app.command()
+@command(app)
 def serve(
     index: IndexOption = None,
     host: Annotated[str | None, typer.Option(help="Default: $RAG_HOST or 127.0.0.1.")] = None,
@@ -176,7 +182,7 @@ def serve(
     GracefulServer(config, service).run()
 
 
-@app.command("eval")
+@command(app, "eval")
 def evaluate_golden(
     golden: Annotated[Path, typer.Argument(help="Golden set, JSON lines.")] = Path(
         "seeds/golden.jsonl"
@@ -245,7 +251,7 @@ def evaluate_golden(
         raise typer.Exit(1)
 
 
-@index_app.command("verify")
+@command(index_app, "verify")
 def verify(index: IndexOption = None) -> None:
     """Check every file of the current snapshot against the manifest's checksums."""
     root = settings_for(index).index_dir
@@ -261,22 +267,18 @@ def verify(index: IndexOption = None) -> None:
     typer.echo(f"{root}: ok")
 
 
-@index_app.command("rebuild")
+@command(index_app, "rebuild")
 def rebuild(index: IndexOption = None) -> None:
     """Rebuild the index from the configured sources alone, replacing whatever is there."""
     settings = settings_for(index)
     service = RagService(settings)
-    try:
-        service.sync_sources(progress=say, force=True)
-    except QueryError as error:
-        say(f"error: {error}")
-        raise typer.Exit(2) from None
+    service.sync_sources(progress=say, force=True)
     typer.echo(
         f"rebuilt {settings.index_dir}: {service.current().index.manifest.documents} documents"
     )
 
 
-@app.command()
+@command(app)
 def llm(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8011,
@@ -286,13 +288,9 @@ def llm(
 ) -> None:
     """Serve the local language model (joined from its PyPI parts, checked) for generated
     answers: then run the service with RAG_LLM_BASE_URL=http://HOST:PORT/v1."""
-    from rag.local_llm import LocalModelError, assemble, serve_command
+    from rag.local_llm import assemble, serve_command
 
-    try:
-        model = assemble(models or Settings().model_cache_dir)
-    except LocalModelError as error:
-        say(f"error: {error}")
-        raise typer.Exit(2) from None
+    model = assemble(models or Settings().model_cache_dir)
     command = serve_command(model, host, port)
     say(f"serving {model.name} on http://{host}:{port}/v1")
     os.execv(command[0], command)

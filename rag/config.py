@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.types import AnswerMode
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MAX_QUESTION_CHARS = 2_000
 MAX_TOP_K = 50
@@ -103,8 +105,8 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         0, ge=0, description="Requests per client per minute; 0 turns rate limiting off."
     )
-    answer_mode: Literal["extractive", "generative"] = Field(
-        "extractive", description="Default answer mode; generative needs llm_base_url."
+    answer_mode: AnswerMode = Field(
+        AnswerMode.EXTRACTIVE, description="Default answer mode; generative needs llm_base_url."
     )
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible server for generated answers (e.g. llama.cpp)."

@@ -10,20 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.errors import DocumentError, UnsupportedFileType
+
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json", ".jsonl"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
 
 DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
-
-
-class DocumentError(ValueError):
-    """Input that cannot become a document; the message says what to fix."""
-
-
-class UnsupportedFileType(DocumentError):
-    """A file whose type we cannot read."""
 
 
 @dataclass(frozen=True)

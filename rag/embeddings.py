@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rag.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
+from rag.errors import SetupError, Stopped
 from rag.onnx_runtime import OnnxTransformer, cached_export
 
 log = logging.getLogger("rag")
@@ -74,7 +75,7 @@ class Embedder:
         try:
             return SentenceTransformer(self.path, device="cpu")
         except OSError as error:
-            raise RuntimeError(
+            raise SetupError(
                 f"cannot load embedding model {self.name!r}: {error}. Use a local path or "
                 f"the packaged default {DEFAULT_MODEL!r}."
             ) from None
@@ -138,10 +139,6 @@ class Encoder(Protocol):
     def encode(
         self, texts: list[str], show_progress: bool = False, batch_size: int | None = None
     ) -> np.ndarray: ...
-
-
-class Stopped(RuntimeError):
-    """A shutdown ended an indexing run; nothing of it was published."""
 
 
 class StoppableEmbedder:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.normalize import contains_any, normalize, token_f1
-from rag.service import AskResult, RagService
+from rag.service import RagService
+from rag.types import AnswerMode, AskResult
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class ItemResult:
     f1: float
     citation_valid: bool | None  # None when nothing was cited
     latency_ms: float
-    mode: str = "extractive"  # which mode answered
+    mode: AnswerMode = AnswerMode.EXTRACTIVE  # which mode answered
     tokens_per_second: float | None = None  # of a generated answer
 
 
@@ -137,7 +138,7 @@ def generation_summary(results: list[ItemResult]) -> dict[str, float]:
     if not speeds:
         return {}
     return {
-        "generated_share": share([r.mode == "generative" for r in results]),
+        "generated_share": share([r.mode == AnswerMode.GENERATIVE for r in results]),
         "tokens_per_second_p50": round(float(np.median(speeds)), 1),
     }
 

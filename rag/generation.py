@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rag.config import Settings
+from rag.errors import GenerationError
 
 SYSTEM_PROMPT = (
     "You answer questions about news articles using only the numbered passages the user gives "
@@ -18,10 +19,6 @@ SYSTEM_PROMPT = (
 )
 # Small models follow the format far more often when it is repeated after the question.
 REMINDER = "Answer in one or two sentences, each ending with its passage number in brackets."
-
-
-class GenerationError(RuntimeError):
-    """The model could not be reached, timed out, or sent nothing usable."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from rag.errors import LocalModelError
 from rag.store import file_digest
 
 PARTS = 22
@@ -18,10 +19,6 @@ MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 MODEL_BYTES = 1_117_320_768
 MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 MODEL_ALIAS = "rag-llm"
-
-
-class LocalModelError(RuntimeError):
-    """The parts are missing, or what they join into is not the pinned file."""
 
 
 def part_paths() -> list[Path]:

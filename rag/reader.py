@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.errors import ReaderError
 from rag.reader_windows import MAX_ANSWER_TOKENS, WindowTokenizer, build_windows, pad
 from rag.store import file_digest
 
@@ -22,10 +23,6 @@ MODEL_SHA256 = "ff4ce70f0ee2e097296f36e0df2c786dba4c4efee0669e105d01e27601e6b1a9
 FIX_HINT = (
     "restore it with `git checkout -- rag/assets/reader` or retrain it with `make train-reader`"
 )
-
-
-class ReaderError(RuntimeError):
-    """The reader model is missing or is not the one this code was calibrated for."""
 
 
 @dataclass(frozen=True)

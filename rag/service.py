@@ -9,89 +9,31 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from rag import store
-from rag.answer import Answer, Evidence, ExtractiveAnswerer
-from rag.citations import Citation, cite
+from rag.answer import Answer, ExtractiveAnswerer
+from rag.citations import cite
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from rag.conversation import Turn, with_history
 from rag.documents import Document, fingerprint_paths, load_paths
 from rag.embeddings import Embedder, StoppableEmbedder, shared_embedder, shared_query_workers
-from rag.generation import Generated, GenerationError, LanguageModel, Source
+from rag.errors import GenerationError, NotFoundError, NotReadyError, QueryError
+from rag.generation import Generated, LanguageModel, Source
 from rag.grounding import grounded_reply
 from rag.index import CorpusIndex, IndexSpec, build, search_on_one_thread, with_changes
 from rag.normalize import normalize
 from rag.reader import Reader, shared_reader
 from rag.retrieval import HybridRetriever, Retrieval
+from rag.types import AnswerMode, AnswerSpan, AskResult, Evidence, Passage
 
-ANSWER_MODES = ("extractive", "generative")
 ABSTAIN_MESSAGE = (
     "The indexed articles do not answer this question with enough support; "
     "the closest passages are listed."
 )
-
-
-class QueryError(ValueError):
-    """A request the service cannot run as given; the message says why."""
-
-
-class NotReadyError(RuntimeError):
-    """The index is still loading: try again in a few seconds."""
-
-
-class NotFoundError(KeyError):
-    """An id that is not in the index."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-@dataclass(frozen=True)
-class Passage:
-    doc_id: str
-    title: str
-    chunk_id: str
-    start: int
-    end: int
-    text: str
-    score: float
-    dense: float
-    lexical: float
-
-
-@dataclass(frozen=True)
-class AnswerSpan:
-    """Where the short answer sits: `document.text[start:end] == answer`."""
-
-    doc_id: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class AskResult:
-    question: str
-    answer: str | None
-    answerable: bool
-    confidence: float
-    answer_type: str
-    message: str | None
-    citations: list[Citation]
-    passages: list[Passage]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    signals: dict[str, float] = field(default_factory=dict)
-    mode: str = "extractive"  # which mode answered
-    mode_reason: str | None = None  # why generative was asked for but extractive answered
-    generation: dict[str, Any] | None = None  # model, tokens, tokens/s, dropped sentences
-    answer_span: AnswerSpan | None = None  # the extractive answer's offsets
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -350,8 +292,11 @@ class RagService:
         """`ask`, with a generated reply's checked sentences yielded as they come; the last
         item is the AskResult."""
         mode = mode or self.settings.answer_mode
-        if mode not in ANSWER_MODES:
-            raise QueryError(f"mode must be one of {', '.join(ANSWER_MODES)}, got {mode!r}")
+        try:
+            mode = AnswerMode(mode)
+        except ValueError:
+            choices = ", ".join(AnswerMode)
+            raise QueryError(f"mode must be one of {choices}, got {mode!r}") from None
         started_all = time.perf_counter()
         top_k = validate_top_k(top_k if top_k is not None else self.settings.top_k)
         depth = max(top_k, self.settings.reader_passages)
@@ -385,7 +330,7 @@ class RagService:
             signals={k: round(float(v), 4) for k, v in answer.signals.items()},
             answer_span=answer_span(snapshot.index, answer),
         )
-        if mode == "extractive":
+        if mode == AnswerMode.EXTRACTIVE:
             yield extractive
         else:
             yield from self.generate(
@@ -464,7 +409,7 @@ class RagService:
             answerable=True,
             message=None,
             citations=cite(index, evidence),
-            mode="generative",
+            mode=AnswerMode.GENERATIVE,
             generation=info,
             timings_ms=timings,
         )
@@ -489,7 +434,7 @@ class RagService:
 
         def answer(vector: np.ndarray) -> AskResult:
             waited = elapsed_ms(queued)
-            result = self.ask(question, top_k, doc_ids, vector, history, "extractive")
+            result = self.ask(question, top_k, doc_ids, vector, history, AnswerMode.EXTRACTIVE)
             result.timings_ms.update(
                 embed=waited, total=round(waited + result.timings_ms["total"], 2)
             )

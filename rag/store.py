@@ -24,6 +24,7 @@ import faiss
 import numpy as np
 
 from rag.documents import Document
+from rag.errors import IndexStoreError
 from rag.index import FORMAT_VERSION, CorpusIndex, Manifest, Segment, SegmentEntry
 from rag.lexical import Bm25Index
 
@@ -47,10 +48,6 @@ SPAN_ARRAYS = (
     "sent_keys",
     "title_keys",
 )
-
-
-class IndexStoreError(RuntimeError):
-    """A problem with an index on disk; the message says what to run."""
 
 
 def file_digest(path: Path) -> str:

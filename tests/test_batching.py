@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from rag.embeddings import QueryWorkers
-from rag.service import QueryError, RagService
+from rag.errors import QueryError
+from rag.service import RagService
 from tests.conftest import EXAMPLE_QUESTION
 
 QUESTIONS = [

@@ -15,7 +15,8 @@ from bench.generative import start_local_model
 from rag.config import Settings
 from rag.conversation import Turn
 from rag.grounding import split_claims
-from rag.service import AskResult, RagService
+from rag.service import RagService
+from rag.types import AskResult
 from tests.conftest import EXAMPLE_QUESTION, SEED_DIR, SEED_ID, free_port, serve_in_thread
 
 HANG_SECONDS = 600
@@ -96,6 +97,8 @@ def test_http_and_streaming_chat_in_generative_mode(generative: RagService) -> N
         body = {"question": EXAMPLE_QUESTION, "mode": "generative"}
         answer = httpx.post(f"{url}/ask", json=body, timeout=2 * HANG_SECONDS).json()
         assert answer["mode"] == "generative" and "2023" in answer["answer"]
+        metrics = httpx.get(f"{url}/metrics").text  # each answer counted under its real mode
+        assert 'rag_answers_total{answerable="true",mode="generative"} 1.0' in metrics
         chat = openai.OpenAI(
             base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=2 * HANG_SECONDS
         )

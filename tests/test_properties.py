@@ -6,11 +6,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.answer import Evidence
 from rag.chunking import Chunker, split_sentences
 from rag.citations import cite, verify
-from rag.documents import DocumentError, make_document
+from rag.documents import make_document
+from rag.errors import DocumentError
 from rag.index import IndexSpec, build
+from rag.types import Evidence
 
 PIECES = st.one_of(
     st.text(min_size=1, max_size=80),

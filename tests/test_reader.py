@@ -9,9 +9,11 @@ import pytest
 
 from rag.config import Settings
 from rag.conversation import Turn
-from rag.reader import MODEL_DIR, MODEL_FILE, Reader, ReaderError, shared_reader
+from rag.errors import ReaderError
+from rag.reader import MODEL_DIR, MODEL_FILE, Reader, shared_reader
 from rag.reader_windows import build_windows, token_span
-from rag.service import AskResult, RagService
+from rag.service import RagService
+from rag.types import AskResult
 from tests.conftest import ROOT, SEED_DIR
 
 SECOND_ARTICLE = ROOT / "tests" / "data" / "brentford-signing.txt"

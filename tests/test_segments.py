@@ -10,8 +10,9 @@ import pytest
 from rag import store
 from rag.config import Settings
 from rag.documents import make_document
+from rag.errors import NotFoundError
 from rag.index import MAX_SEGMENTS, build
-from rag.service import NotFoundError, RagService
+from rag.service import RagService
 
 FACTS = [
     ("tesla", "Tesla opened a factory near Berlin in March 2022. It employs 11,000 people."),
