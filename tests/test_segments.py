@@ -10,7 +10,7 @@ import pytest
 from rag import store
 from rag.config import Settings
 from rag.documents import make_document
-from rag.errors import NotFoundError
+from rag.errors import NotFoundError, QueryError
 from rag.index import MAX_SEGMENTS, build
 from rag.service import RagService
 
@@ -115,6 +115,6 @@ def test_a_write_from_another_process_is_seen_and_shares_loaded_segments(service
 
 def test_deleting_everything_is_refused(service) -> None:
     service.ingest(documents(["tesla"]))
-    with pytest.raises(ValueError, match="at least one document"):
+    with pytest.raises(QueryError, match="at least one document"):
         service.delete(["tesla"])
     assert sorted(service.current().index.doc_rows) == ["tesla"]
