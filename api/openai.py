@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.chat import pieces, reply_text, sources_text, split_messages
 from api.guards import svc
-from rag.chat import pieces, reply_text, sources_text, split_messages
 from rag.service import RagService
 from rag.types import AnswerMode, AskResult
 
