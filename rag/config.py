@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     example_questions: list[str] = Field(
         default_factory=lambda: [
             "When is the first vehicle expected?",
-            "Which company will build Xiaomi's cars?",
-            "What news agency reported the plan?",
+            "Who is Xiaomi negotiating with?",
+            "How much did Great Wall's Hong Kong shares rise?",
         ],
         description="Offered on the chat page's empty screen (about the seed article by "
         "default; set your own for your corpus, [] for none).",
