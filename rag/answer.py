@@ -95,7 +95,7 @@ class ExtractiveAnswerer:
         evidence = self.holding_sentences(best)
         if best.confidence < self.threshold:
             return Answer(None, False, best.confidence, kind, evidence, None, best.signals)
-        doc = self.index.documents[self.index.chunk_doc[best.chunk]]
+        doc = self.index.chunk_document(best.chunk)
         text = doc.text[best.start : best.end]
         span = (best.start, best.end)
         return Answer(text, True, best.confidence, kind, evidence, span, best.signals)
@@ -121,7 +121,7 @@ class ExtractiveAnswerer:
     ) -> list[Candidate]:
         windows = [self.reading_window(c.chunk, retrieval.query_vector) for c in passages]
         texts = [
-            self.index.documents[self.index.chunk_doc[c.chunk]].text[start:end]
+            self.index.chunk_document(c.chunk).text[start:end]
             for c, (start, end) in zip(passages, windows, strict=True)
         ]
         result = []

@@ -10,7 +10,7 @@ from rag.types import Citation, Evidence
 def cite(index: CorpusIndex, evidence: list[Evidence]) -> list[Citation]:
     citations = []
     for n, item in enumerate(evidence, 1):
-        doc = index.documents[index.chunk_doc[item.chunk]]
+        doc = index.chunk_document(item.chunk)
         start, end = int(index.sent_start[item.sentence]), int(index.sent_end[item.sentence])
         citation = Citation(
             n=n,

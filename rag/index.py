@@ -341,17 +341,21 @@ class CorpusIndex:
     def live_documents(self) -> list[Document]:
         return [self.documents[row] for row in self.doc_rows.values()]
 
+    def chunk_document(self, chunk: int) -> Document:
+        """The document a chunk (a row over all segments) was cut from."""
+        return self.documents[self.chunk_doc[chunk]]
+
     def chunk_id(self, chunk: int) -> str:
-        doc = self.documents[self.chunk_doc[chunk]]
+        doc = self.chunk_document(chunk)
         first = int(np.searchsorted(self.chunk_doc, self.chunk_doc[chunk]))
         return f"{doc.doc_id}#{chunk - first}"
 
     def chunk_text(self, chunk: int) -> str:
-        doc = self.documents[self.chunk_doc[chunk]]
+        doc = self.chunk_document(chunk)
         return doc.text[self.chunk_start[chunk] : self.chunk_end[chunk]]
 
     def sentence_text(self, sentence: int) -> str:
-        doc = self.documents[self.chunk_doc[self.sent_chunk[sentence]]]
+        doc = self.chunk_document(self.sent_chunk[sentence])
         return doc.text[self.sent_start[sentence] : self.sent_end[sentence]]
 
     def search_dense(self, query_vector: np.ndarray, n: int) -> np.ndarray:

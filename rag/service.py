@@ -355,7 +355,7 @@ class RagService:
             Source(
                 n,
                 scored.chunk,
-                index.documents[index.chunk_doc[scored.chunk]].title,
+                index.chunk_document(scored.chunk).title,
                 index.chunk_text(scored.chunk),
             )
             for n, scored in enumerate(retrieval.chunks[: self.settings.llm_passages], 1)
@@ -463,7 +463,7 @@ class RagService:
 def passages(index: CorpusIndex, retrieval: Retrieval) -> list[Passage]:
     result = []
     for scored in retrieval.chunks:
-        doc = index.documents[index.chunk_doc[scored.chunk]]
+        doc = index.chunk_document(scored.chunk)
         start, end = int(index.chunk_start[scored.chunk]), int(index.chunk_end[scored.chunk])
         result.append(
             Passage(
@@ -484,7 +484,7 @@ def passages(index: CorpusIndex, retrieval: Retrieval) -> list[Passage]:
 def answer_span(index: CorpusIndex, answer: Answer) -> AnswerSpan | None:
     if not answer.answerable or answer.span is None:
         return None
-    doc = index.documents[index.chunk_doc[answer.evidence[0].chunk]]
+    doc = index.chunk_document(answer.evidence[0].chunk)
     return AnswerSpan(doc.doc_id, *answer.span)
 
 

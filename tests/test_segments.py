@@ -91,7 +91,7 @@ def test_many_small_writes_stay_few_segments_and_match_a_fresh_build(service, em
     scores, expected = index.bm25_scores(terms), fresh.bm25_scores(terms)
     assert sorted(scores) == pytest.approx(sorted(expected), rel=0.02)
     top = index.sent_chunk[index.search_dense(query, 1)[0]]
-    assert index.documents[index.chunk_doc[top]].doc_id == "note-17"
+    assert index.chunk_document(top).doc_id == "note-17"
 
 
 def test_merging_reuses_vectors(service) -> None:

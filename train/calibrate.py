@@ -75,7 +75,7 @@ def collect(
     for n, (question, answers) in enumerate(tqdm(asked, desc="candidates")):
         _, retrieval, _ = service.retrieve(question, service.settings.reader_passages, None)
         for candidate in answerer.candidates(retrieval):
-            text = index.documents[index.chunk_doc[candidate.chunk]].text
+            text = index.chunk_document(candidate.chunk).text
             predicted = text[candidate.start : candidate.end]
             right = is_right(predicted, answers)
             rows.append([candidate.signals[name] for name in FEATURES])
