@@ -98,8 +98,7 @@ class Embedder:
         batch_size = batch_size or self.batch_size
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if stop is not None and stop.is_set():
-            raise Stopped("the service is shutting down; the write was not published")
+        unless_stopped(stop)
         if self.onnx is None:
             vectors = self.model.encode(
                 texts,
@@ -114,8 +113,7 @@ class Embedder:
         batches = [order[i : i + batch_size] for i in range(0, len(texts), batch_size)]
 
         def encode_batch(rows: np.ndarray) -> None:
-            if stop is not None and stop.is_set():
-                raise Stopped("the service is shutting down; the write was not published")
+            unless_stopped(stop)
             vectors[rows] = self.onnx.encode([texts[i] for i in rows])
 
         if len(batches) == 1:
@@ -129,6 +127,11 @@ class Embedder:
         for _ in tqdm(done, total=len(batches), desc="Batches", disable=bar, leave=False):
             pass
         return vectors
+
+
+def unless_stopped(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Stopped("the service is shutting down; the write was not published")
 
 
 class Encoder(Protocol):
