@@ -70,13 +70,13 @@ def models() -> dict:
 
 def model_not_found(model: str) -> JSONResponse:
     """OpenAI's own error shape, which the SDKs turn into `NotFoundError`."""
-    error = {
-        "message": f"The model {model!r} does not exist; this service offers {MODEL_ID!r}.",
-        "type": "invalid_request_error",
-        "param": "model",
-        "code": "model_not_found",
-    }
-    return JSONResponse({"error": error}, status_code=404)
+    detail = OpenAIErrorDetail(
+        message=f"The model {model!r} does not exist; this service offers {MODEL_ID!r}.",
+        type="invalid_request_error",
+        param="model",
+        code="model_not_found",
+    )
+    return JSONResponse(OpenAIError(error=detail).model_dump(), status_code=404)
 
 
 def usage(service: RagService, prompt: str, result: AskResult) -> dict[str, int]:
