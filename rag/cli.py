@@ -16,7 +16,7 @@ import typer
 from rag import store
 from rag.config import Settings
 from rag.documents import load_paths
-from rag.errors import RagError
+from rag.errors import RagError, SetupError
 from rag.service import RagService
 
 app = typer.Typer(
@@ -71,12 +71,11 @@ def open_service(settings: Settings, create: bool = False) -> RagService:
     """The service over its index. Only `create` (the server, which indexes the configured
     sources) makes a missing one: a mistyped --index must not become a new index."""
     if not create and store.current_commit(settings.index_dir) is None:
-        say(
-            f"error: no index at {settings.index_dir}: `rag ingest --index "
-            f"{settings.index_dir} PATH…` creates one from files, `rag index rebuild --index "
-            f"{settings.index_dir}` builds it from the configured sources"
+        raise SetupError(
+            f"no index at {settings.index_dir}: `rag ingest --index {settings.index_dir} "
+            f"PATH…` creates one from files, `rag index rebuild --index {settings.index_dir}` "
+            "builds it from the configured sources"
         )
-        raise typer.Exit(2)
     return RagService.open(settings, progress=say)
 
 
