@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test lint eval bench bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
+.PHONY: install serve test test-fast lint eval bench bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ serve: install
 test: install llm-install
 	$(BIN)/ruff check rag api tests bench train
 	$(BIN)/python -m pytest
+
+# The same tests without the slow ones (processes, browser, local LLM, load): a quick loop.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
 	$(BIN)/ruff check rag api tests bench train
@@ -50,7 +54,7 @@ bench-reader: install
 # The reader, reproduced from SQuAD v1.1 train on this CPU (fixed seeds; about 95 + 77 minutes on
 # 2 cores, resumable: run it again after an interruption), exported to int8 ONNX in
 # rag/assets/reader/, then calibrated on held-out train articles. Put the printed SHA-256 in
-# rag/reader.py (MODEL_SHA256) to serve it. `make serve` and `make test` never train.
+# rag/models/reader.py (MODEL_SHA256) to serve it. `make serve` and `make test` never train.
 # Two stages: SQuAD spans with built negatives, then a shorter run from stage 1's weights with
 # more edited-question negatives (entity swaps, antonyms, negations).
 SQUAD_TRAIN := $(SHARED)/data/squad-v1.1/train-v1.1.json

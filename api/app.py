@@ -1,4 +1,6 @@
-"""HTTP in, `RagService` calls, JSON out. No pipeline logic lives here."""
+"""The app factory: middleware, routers (`api/routes/`), error handlers, the server.
+
+HTTP in, `RagService` calls, JSON out; no pipeline logic lives in `api/`."""
 
 from __future__ import annotations
 
@@ -6,36 +8,27 @@ import asyncio
 import gc
 import logging
 from contextlib import asynccontextmanager
-from functools import partial
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import documents
-from api.guards import BodyLimit, RateLimiter, require_read, svc
+from api.guards import BodyLimit, RateLimiter, require_read
 from api.observability import Metrics, Observe
-from api.openai import router as openai_router
-from api.schemas import AskRequest, Health, error_responses
-from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
-from rag.conversation import Turn
+from api.routes import ask, documents, openai, ops, page
+from api.routes.page import STATIC
+from api.schemas import error_responses
+from rag.config import Settings
 from rag.errors import RagError
 from rag.service import RagService
-from rag.types import AnswerMode, AskResult, Passage
-
-STATIC = Path(__file__).parent / "static"
-# /ask serialises its dataclass straight to JSON (validating it again cost more than answering)
-ASK_RESULT = TypeAdapter(AskResult)
 
 log = logging.getLogger("rag.api")
 
@@ -86,80 +79,14 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
             allow_methods=["GET", "POST"],
             allow_headers=["content-type", "authorization"],
         )
-    app.include_router(openai_router, dependencies=[Depends(require_read)])
+    app.state.settings = settings
+    app.include_router(ask.router)
+    app.include_router(openai.router, dependencies=[Depends(require_read)])
     app.include_router(documents.router)
+    app.include_router(ops.router)
+    app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_error_handlers(app)
-
-    @app.post(
-        "/ask",
-        response_model=AskResult,
-        summary="Answer a question with citations",
-        dependencies=[Depends(require_read)],
-    )
-    async def ask(body: AskRequest, request: Request) -> Response:
-        doc_ids = body.filters.doc_ids if body.filters else None
-        history = [Turn(t.role, t.content) for t in body.history or []]
-        service = svc(request)
-        mode = body.mode or settings.answer_mode
-        if mode == AnswerMode.GENERATIVE:  # seconds of an LLM: not on the query workers
-            ask = partial(
-                service.ask, body.question, body.top_k, doc_ids, history=history, mode=mode
-            )
-            result = await run_in_threadpool(ask)
-        else:
-            queued = service.ask_later(body.question, body.top_k, doc_ids, history)
-            result = await asyncio.wrap_future(queued)
-        metrics.record_answer(result)
-        return Response(ASK_RESULT.dump_json(result), media_type="application/json")
-
-    @app.get(
-        "/search",
-        response_model=list[Passage],
-        summary="Ranked passages for a query",
-        dependencies=[Depends(require_read)],
-    )
-    def search(
-        request: Request,
-        q: str = Query(..., min_length=1, max_length=MAX_QUESTION_CHARS),
-        k: int | None = Query(None, ge=1, le=MAX_TOP_K),
-        doc_id: list[str] | None = Query(None, description="Only search these documents."),
-    ) -> list[Passage]:
-        return svc(request).search(q, k, doc_id)
-
-    @app.get("/", include_in_schema=False)
-    def chat_page() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
-    @app.get("/examples", include_in_schema=False)
-    def examples() -> dict[str, list[str]]:
-        return {"questions": settings.example_questions}
-
-    @app.get("/widget.js", include_in_schema=False)
-    def widget() -> FileResponse:
-        return FileResponse(STATIC / "widget.js", media_type="text/javascript")
-
-    @app.get("/health", response_model=Health, summary="Liveness, with the index's size")
-    def health(request: Request) -> Health:
-        manifest = svc(request).current().index.manifest
-        return Health(
-            status="ok",
-            documents=manifest.documents,
-            chunks=manifest.chunks,
-            sentences=manifest.sentences,
-            model=manifest.spec.model,
-            dense_index=manifest.dense_index,
-        )
-
-    @app.get("/ready", summary="200 once the index is loaded, else 503")
-    def ready(request: Request) -> JSONResponse:
-        service = request.app.state.service
-        loaded = service is not None and service.snapshot is not None
-        return JSONResponse({"ready": loaded}, status_code=200 if loaded else 503)
-
-    @app.get("/metrics", include_in_schema=False)
-    def prometheus(request: Request) -> Response:
-        return metrics.render(svc(request))
 
     return app
 

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from rag.conversation import Turn
 from rag.errors import ChatError
+from rag.query.conversation import Turn
 from rag.types import AnswerMode, AskResult
 
 NOT_IN_ARTICLES = "The articles I have don't say."

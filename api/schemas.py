@@ -7,7 +7,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K
-from rag.documents import Document
+from rag.ingest.documents import Document
+from rag.query.conversation import Turn
+from rag.query.pipeline import Query
 from rag.types import AnswerMode
 
 
@@ -37,6 +39,18 @@ class AskRequest(BaseModel):
         description="extractive (instant, exact) or generative (an LLM, checked); "
         "default from RAG_ANSWER_MODE.",
     )
+
+    def query(self) -> Query:
+        """The pipeline's query (validated there once more: a blank question is a 422)."""
+        return Query(
+            self.question,
+            self.top_k,
+            None
+            if self.filters is None or self.filters.doc_ids is None
+            else tuple(self.filters.doc_ids),
+            tuple(Turn(t.role, t.content) for t in self.history or ()),
+            self.mode,
+        )
 
 
 class DocumentIn(BaseModel):

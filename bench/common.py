@@ -17,8 +17,8 @@ import faiss
 import numpy as np
 
 from rag.config import Settings
-from rag.documents import Document, make_document
-from rag.embeddings import Embedder
+from rag.ingest.documents import Document, make_document
+from rag.models.embeddings import Embedder
 from rag.service import RagService
 
 OUT = Path("bench/out")
@@ -78,7 +78,7 @@ def project_service(name: str, documents: list[Document], **settings_values) -> 
     """The project's own index over a benchmark corpus, cached under bench/out/."""
     settings = Settings(index_dir=OUT / name, sources=[], **settings_values)
     service = RagService(settings)
-    current = service.latest()
+    current = service.backend.load()
     known = {d.doc_id: d for d in current.live_documents()} if current else {}
     changed = [d for d in documents if known.get(d.doc_id) != d]
     if changed or current is None:

@@ -10,47 +10,25 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from bench.common import load_squad, percentile_ms, project_service, sample, save_results
-from bench.load import ROOT, free_port
+from bench.load import ROOT
 from bench.scale import SQUAD
 from rag import evaluation
 from rag.config import Settings
 from rag.evaluation import contains_any
+from rag.models.local_llm import start_in_background
 from rag.service import RagService
 
 
 def local_model() -> tuple[str, subprocess.Popen | None]:
     if url := os.environ.get("RAG_LLM_BASE_URL"):
         return url, None
-    return start_local_model()
-
-
-def start_local_model(timeout: float = 300) -> tuple[str, subprocess.Popen]:
-    """`rag llm` on a free port of 127.0.0.1, once it answers."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "llm", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                return url, server
-        except httpx.TransportError:
-            time.sleep(1)
-    server.kill()
-    raise RuntimeError("the local model did not start: `make llm-install` first")
+    return start_in_background()
 
 
 def seed_eval(url: str) -> dict:

@@ -18,9 +18,10 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from bench.common import load_squad, project_service, save_results
 from bench.scale import SQUAD
 from rag.config import BACKENDS, DEFAULT_BACKEND, Settings
-from rag.documents import Document, load_paths, make_document
-from rag.embeddings import shared_embedder
-from rag.index import build
+from rag.index import store
+from rag.index.corpus import build
+from rag.ingest.documents import Document, load_paths, make_document
+from rag.models.embeddings import shared_embedder
 from rag.service import RagService
 
 NEW_ARTICLE = (
@@ -82,7 +83,7 @@ def one_write_to_a_large_index(paragraphs: list[Document], articles: int) -> dic
         service = RagService(Settings(index_dir=Path(folder), sources=[]), embedder)
         started = time.perf_counter()
         big = build(documents, service.spec, embedder, squad.segments)
-        service.publish(big)
+        store.commit(big, service.root)
         service.activate(big)
         build_seconds = time.perf_counter() - started
         timings = {}

@@ -12,8 +12,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from rag.config import Settings
-from rag.documents import load_paths
-from rag.embeddings import resolve_model
+from rag.ingest.documents import load_paths
+from rag.models.embeddings import resolve_model
 
 
 def create_app() -> FastAPI:

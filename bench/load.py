@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -218,8 +219,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--writes", type=int, default=20)
     parser.add_argument("--max-seconds", type=float, default=900)
+    parser.add_argument(
+        "--report", type=Path, help="write the report here (JSON), not bench/results"
+    )
     args = parser.parse_args(argv)
     report = load_against_new_server(args.requests, args.concurrency, args.writes, args.max_seconds)
+    if args.report:
+        args.report.write_text(json.dumps(asdict(report)))
+        return
     path = save_results("load", "bench.load", {"load": asdict(report)})
     for key, value in asdict(report).items():
         print(f"{key:>22}  {value}")

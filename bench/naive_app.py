@@ -10,10 +10,10 @@ import faiss
 import uvicorn
 from fastapi import FastAPI
 
-from rag.chunking import Chunker
 from rag.config import Settings
-from rag.documents import load_paths
-from rag.embeddings import resolve_model
+from rag.ingest.chunking import Chunker
+from rag.ingest.documents import load_paths
+from rag.models.embeddings import resolve_model
 
 
 def create_app() -> FastAPI:

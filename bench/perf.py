@@ -22,9 +22,9 @@ import httpx
 
 from bench.common import OUT, load_squad, percentile_ms, project_service, save_results
 from bench.load import ROOT, Server, rss_mb
-from rag.chunking import split_sentences
-from rag.documents import load_paths
-from rag.embeddings import Embedder
+from rag.ingest.chunking import split_sentences
+from rag.ingest.documents import load_paths
+from rag.models.embeddings import Embedder
 
 
 def golden_questions() -> list[str]:

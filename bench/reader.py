@@ -26,10 +26,10 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.common import project_service, sample, save_results
-from rag.conversation import Turn
-from rag.documents import Document, make_document
-from rag.normalize import is_right, normalize, token_f1
-from rag.reader import MODEL_DIR
+from rag.ingest.documents import Document, make_document
+from rag.models.reader import MODEL_DIR
+from rag.query.conversation import Turn
+from rag.query.normalize import is_right, normalize, token_f1
 from rag.service import RagService
 
 BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)

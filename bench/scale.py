@@ -26,9 +26,9 @@ import numpy as np
 
 from bench.common import OUT, load_squad, percentile_ms, sample, save_results
 from bench.load import rss_mb
-from rag import store
-from rag.embeddings import Embedder, shared_embedder
-from rag.index import FLAT_LIMIT, dense_index, dense_kind, nearest
+from rag.index import store
+from rag.index.dense import FLAT_LIMIT, dense_index, dense_kind, nearest
+from rag.models.embeddings import Embedder, shared_embedder
 
 CANDIDATES = 200  # what retrieval asks the dense index for (HybridRetriever)
 

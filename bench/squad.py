@@ -33,7 +33,7 @@ from bench.common import (
 )
 from rag.config import BACKENDS, DEFAULT_BACKEND, Settings
 from rag.evaluation import contains_any, normalize, token_f1
-from rag.index import build
+from rag.index.corpus import build
 from rag.service import RagService
 from rag.types import AskResult
 
@@ -93,7 +93,9 @@ def abstention(full: RagService, documents, questions: list[Question], per_side:
     group_of = {d.doc_id: int(d.doc_id.split("-")[1]) for d in documents}
     half_docs = [d for d in documents if group_of[d.doc_id] % 2 == 0]
     half = RagService(
-        Settings(index_dir=OUT / "squad-half-unused", sources=[]), full.embedder, full.reader
+        Settings(index_dir=OUT / "squad-half-unused", sources=[]),
+        full.embedder,
+        full.pipeline.reader,
     )
     reusable = full.current().index.segments
     half.activate(build(half_docs, full.spec, full.embedder, reusable))

@@ -25,8 +25,9 @@ from bench.common import load_squad, project_service, save_results
 from bench.load import Server, rss_mb
 from bench.scale import SQUAD
 from rag.config import Settings
-from rag.documents import make_document
-from rag.index import build
+from rag.index import store
+from rag.index.corpus import build
+from rag.ingest.documents import make_document
 from rag.service import RagService
 
 
@@ -43,7 +44,7 @@ def build_large_index(squad_json: Path, vectors: int, folder: Path) -> dict:
     service = RagService(Settings(index_dir=folder, sources=[]), squad.embedder)
     started = time.perf_counter()
     large = build(documents, service.spec, squad.embedder, reusable.segments, print)
-    service.publish(large)
+    store.commit(large, service.root)
     seconds = time.perf_counter() - started
     manifest = large.manifest
     return {

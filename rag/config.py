@@ -1,7 +1,12 @@
-"""Settings, read from `RAG_*` environment variables or a `.env` file."""
+"""Settings, read from `RAG_*` environment variables or a `.env` file.
+
+The variables stay flat (`RAG_READER_PASSAGES`); each pipeline component takes its group
+(`settings.retrieval`, `settings.reader`, `settings.llm`), never the whole Settings.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +21,33 @@ MAX_TOP_K = 50
 BACKENDS = ("onnx-int8", "onnx", "torch")
 # int8 halves the model's time per text for a SQuAD R@5 within 0.01 of fp32 (README).
 DEFAULT_BACKEND = "onnx-int8"
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    dense_weight: float = 0.7
+    title_weight: float = 0.2
+    candidates: int = 100
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    threshold: float | None = None  # None: the one calibrated with the model
+    passages: int = 2
+    window_chars: int = 0
+    stop_confidence: float = 0.9
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    base_url: str | None = None
+    model: str = "rag-llm"
+    api_key: str | None = None
+    timeout_seconds: float = 60.0
+    retries: int = 1
+    max_tokens: int = 200
+    passages: int = 3
+    support_threshold: float = 0.5
 
 
 class Settings(BaseSettings):
@@ -34,6 +66,20 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(120, ge=0, le=5_000, description="Characters shared by neighbours.")
     title_weight: float = Field(
         0.2, ge=0.0, le=1.0, description="Share of a passage's dense score from its title."
+    )
+    dense_weight: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="Share of a passage's score from dense similarity "
+        "(the rest is BM25, scaled to the best candidate's).",
+    )
+    retrieval_candidates: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Passages each search proposes (BM25's best, and the chunks of twice as "
+        "many nearest sentences) before they are scored together.",
     )
     embed_batch_size: int = Field(
         16,
@@ -125,3 +171,29 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65_535)
+
+    @property
+    def retrieval(self) -> RetrievalSettings:
+        return RetrievalSettings(self.dense_weight, self.title_weight, self.retrieval_candidates)
+
+    @property
+    def reader(self) -> ReaderSettings:
+        return ReaderSettings(
+            self.answer_threshold,
+            self.reader_passages,
+            self.reader_window_chars,
+            self.reader_stop_confidence,
+        )
+
+    @property
+    def llm(self) -> LlmSettings:
+        return LlmSettings(
+            self.llm_base_url,
+            self.llm_model,
+            self.llm_api_key.get_secret_value() if self.llm_api_key else None,
+            self.llm_timeout_seconds,
+            self.llm_retries,
+            self.llm_max_tokens,
+            self.llm_passages,
+            self.support_threshold,
+        )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.normalize import contains_any, normalize, token_f1
+from rag.query.normalize import contains_any, normalize, token_f1
 from rag.service import RagService
 from rag.types import AnswerMode, AskResult
 

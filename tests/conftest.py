@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
 import time
@@ -14,15 +15,13 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from bench.load import free_port
 from rag.config import Settings
-from rag.embeddings import Embedder, shared_embedder
+from rag.models.embeddings import Embedder, shared_embedder
 from rag.service import RagService
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DIR = ROOT / "seeds" / "articles"
 SEED_ID = "xiaomi-great-wall-electric-car"
-__all__ = ["free_port"]  # shared with the tests, from the load benchmark
 EXAMPLE_QUESTION = "when is the first vehicle expected?"
 
 
@@ -41,6 +40,12 @@ def service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Rag
 def client(service: RagService):
     with TestClient(create_app(service)) as test_client:
         yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def serve_in_thread(app) -> tuple[str, Callable[[], None]]:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from rag.config import Settings
-from rag.documents import make_document
+from rag.ingest.documents import make_document
 from rag.service import RagService
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.question_type import AnswerType, answer_type
+from rag.query.question_type import AnswerType, answer_type
 from rag.service import RagService
 from tests.conftest import EXAMPLE_QUESTION
 

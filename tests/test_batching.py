@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from rag.embeddings import QueryWorkers
-from rag.errors import QueryError
+from rag.errors import NotFoundError, QueryError
+from rag.models.embeddings import QueryWorkers
+from rag.query.pipeline import Query
 from rag.service import RagService
 from tests.conftest import EXAMPLE_QUESTION
 
@@ -38,11 +39,15 @@ def test_concurrent_questions_get_the_vectors_and_answers_they_get_alone(
 
 def test_ask_later_reports_bad_input_and_keeps_working(service: RagService) -> None:
     with pytest.raises(QueryError, match="empty"):
-        service.ask_later("  ")
-    failing = service.ask_later(EXAMPLE_QUESTION, top_k=500)
+        Query("  ")
     with pytest.raises(QueryError, match="top_k"):
+        Query(EXAMPLE_QUESTION, top_k=500)
+    failing = service.ask_later(Query(EXAMPLE_QUESTION, doc_ids=("no-such-article",)))
+    with pytest.raises(NotFoundError, match="no-such-article"):
         failing.result(timeout=60)
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda q: service.ask_later(q).result(timeout=60), QUESTIONS))
+        answers = list(
+            pool.map(lambda q: service.ask_later(Query(q)).result(timeout=60), QUESTIONS)
+        )
     assert "2023" in answers[0].answer and answers[0].timings_ms["embed"] > 0
     assert answers[3].answerable is False

@@ -17,9 +17,12 @@ from rag.config import MAX_QUESTION_CHARS
 from tests.conftest import EXAMPLE_QUESTION
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"
+    ),
+]
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",

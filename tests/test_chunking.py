@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from rag.chunking import Chunker, split_sentences
+from rag.ingest.chunking import Chunker, split_sentences
 from tests.conftest import SEED_DIR
 
 SEED_TEXT = next(SEED_DIR.glob("*.txt")).read_text(encoding="utf-8")

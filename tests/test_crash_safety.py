@@ -15,14 +15,17 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from rag import store
 from rag.config import Settings
-from rag.documents import make_document
+from rag.index import store
+from rag.ingest.documents import make_document
 from rag.service import RagService
 from tests.conftest import ROOT, SEED_DIR, SEED_ID, free_port, wait_until_healthy
 
 TRIALS = int(os.environ.get("RAG_CRASH_TRIALS", "6"))
+
+pytestmark = pytest.mark.slow  # server and writer processes
 
 
 def test_sigkill_during_writes_never_loses_acknowledged_documents(tmp_path: Path, embedder):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import load_paths, make_document, parse_file
 from rag.errors import DocumentError, UnsupportedFileType
+from rag.ingest.documents import load_paths, make_document, parse_file
 
 
 def test_text_and_markdown_take_title_from_first_line(tmp_path: Path) -> None:

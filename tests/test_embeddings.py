@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.chunking import split_sentences
 from rag.config import Settings
-from rag.embeddings import Embedder
-from rag.index import IndexSpec
+from rag.index.manifest import IndexSpec
+from rag.ingest.chunking import split_sentences
+from rag.models.embeddings import Embedder
 from rag.service import RagService
 from tests.conftest import EXAMPLE_QUESTION, SEED_DIR
 

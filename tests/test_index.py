@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import index as index_module
-from rag import store
 from rag.config import Settings
-from rag.embeddings import Embedder
-from rag.index import FORMAT_VERSION, dense_index, dense_kind, nearest
+from rag.index import dense as dense_module
+from rag.index import store
+from rag.index.dense import dense_index, dense_kind, nearest
+from rag.index.manifest import FORMAT_VERSION
+from rag.models.embeddings import Embedder
 from rag.service import RagService
 from tests.conftest import SEED_DIR
 
@@ -120,7 +121,7 @@ def test_a_large_segment_is_searched_approximately_and_rescored_exactly(monkeypa
     centres = rng.standard_normal((30, 384))
     points = centres[rng.integers(0, 30, 3_000)] + 0.5 * rng.standard_normal((3_000, 384))
     vectors = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
-    monkeypatch.setattr(index_module, "FLAT_LIMIT", 1_000)
+    monkeypatch.setattr(dense_module, "FLAT_LIMIT", 1_000)
     dense = dense_index(vectors)
     assert dense_kind(dense) == "IVF219,SQ4"  # 4 * sqrt(3,000) lists, 4-bit codes
     recall = []

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.conversation import Turn
 from rag.errors import ReaderError
-from rag.reader import MODEL_DIR, MODEL_FILE, Reader, shared_reader
-from rag.reader_windows import build_windows, token_span
+from rag.models.reader import MODEL_DIR, MODEL_FILE, Reader, shared_reader
+from rag.models.reader_windows import build_windows, token_span
+from rag.query.conversation import Turn
 from rag.service import RagService
 from rag.types import AskResult
 from tests.conftest import ROOT, SEED_DIR

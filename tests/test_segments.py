@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import store
 from rag.config import Settings
-from rag.documents import make_document
 from rag.errors import NotFoundError, QueryError
-from rag.index import MAX_SEGMENTS, build
+from rag.index import store
+from rag.index.corpus import build
+from rag.index.merge import MAX_SEGMENTS
+from rag.ingest.documents import make_document
 from rag.service import RagService
 
 FACTS = [
@@ -90,7 +91,7 @@ def test_many_small_writes_stay_few_segments_and_match_a_fresh_build(service, em
     # same IDF; only the length normalisation differs a little (each segment's mean length)
     scores, expected = index.bm25_scores(terms), fresh.bm25_scores(terms)
     assert sorted(scores) == pytest.approx(sorted(expected), rel=0.02)
-    top = index.sent_chunk[index.search_dense(query, 1)[0]]
+    top = index.dense_chunks(query, 1)[0]
     assert index.chunk_document(top).doc_id == "note-17"
 
 

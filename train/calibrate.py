@@ -23,11 +23,12 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from rag.answer import FEATURES, ExtractiveAnswerer
 from rag.config import Settings
-from rag.documents import make_document
-from rag.normalize import RIGHT_F1, is_right
-from rag.reader import MODEL_DIR, Reader
+from rag.ingest.documents import make_document
+from rag.models.reader import MODEL_DIR, Reader
+from rag.query.answer import FEATURES, ExtractiveAnswerer
+from rag.query.normalize import RIGHT_F1, is_right
+from rag.query.pipeline import Query
 from rag.service import RagService
 from train.reader import NUMBER, PROPER, edit_meaning, edit_question, split_articles
 
@@ -73,7 +74,9 @@ def collect(
     index = service.current().index
     rows, labels, owners = [], [], []
     for n, (question, answers) in enumerate(tqdm(asked, desc="candidates")):
-        _, retrieval, _ = service.retrieve(question, service.settings.reader_passages, None)
+        query = Query(question)
+        depth = service.settings.reader_passages
+        retrieval, _ = service.pipeline.retrieve(service.current(), query, depth)
         for candidate in answerer.candidates(retrieval):
             text = index.chunk_document(candidate.chunk).text
             predicted = text[candidate.start : candidate.end]

@@ -3,7 +3,7 @@
     python -m train.export_reader --trained build/reader [--out rag/assets/reader]
 
 Takes build/reader/final when training finished, else the latest checkpoint (for a look
-mid-run). The SHA-256 goes into rag/reader.py (MODEL_SHA256) when the model is committed.
+mid-run). The SHA-256 goes into rag/models/reader.py (MODEL_SHA256) when the model is committed.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from rag.onnx_runtime import quantize_int8
-from rag.reader import MODEL_FILE
-from rag.store import file_digest
+from rag.index.store import file_digest
+from rag.models.onnx_runtime import quantize_int8
+from rag.models.reader import MODEL_FILE
 
 
 def load_trained(trained: Path):
     import torch
     from transformers import AutoModelForQuestionAnswering
 
-    from rag.embeddings import resolve_model
+    from rag.models.embeddings import resolve_model
 
     if (trained / "final").is_dir():
         return AutoModelForQuestionAnswering.from_pretrained(trained / "final"), "final"
@@ -52,7 +52,7 @@ def export(trained: Path, out: Path) -> str:
     import torch
     from transformers import AutoTokenizer
 
-    from rag.embeddings import resolve_model
+    from rag.models.embeddings import resolve_model
 
     model, source = load_trained(trained)
     model.eval()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.reader_windows import WindowTokenizer, build_windows, pad, token_span
+from rag.models.reader_windows import WindowTokenizer, build_windows, pad, token_span
 
 log = logging.getLogger("train")
 HOLDOUT_EVERY = 20
@@ -203,7 +203,7 @@ def train(cfg: Config) -> Path:
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from rag.embeddings import resolve_model
+    from rag.models.embeddings import resolve_model
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

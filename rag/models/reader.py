@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import ReaderError
-from rag.reader_windows import MAX_ANSWER_TOKENS, WindowTokenizer, build_windows, pad
-from rag.store import file_digest
+from rag.index.store import file_digest
+from rag.models.reader_windows import MAX_ANSWER_TOKENS, WindowTokenizer, build_windows, pad
 
-MODEL_DIR = Path(__file__).parent / "assets" / "reader"
+MODEL_DIR = Path(__file__).parents[1] / "assets" / "reader"
 MODEL_FILE = "model.onnx"
 # The committed model's SHA-256: a reader that is not this one never answers.
 MODEL_SHA256 = "eedd2df7127903e517eec760ba31d7c9d5a38c06b2c83fd070b74d7e92e09c0d"

@@ -23,10 +23,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rag.documents import Document
 from rag.errors import IndexStoreError
-from rag.index import FORMAT_VERSION, CorpusIndex, Manifest, Segment, SegmentEntry
-from rag.lexical import Bm25Index
+from rag.index.corpus import CorpusIndex
+from rag.index.lexical import Bm25Index
+from rag.index.manifest import FORMAT_VERSION, Manifest, SegmentEntry
+from rag.index.segment import Segment
+from rag.ingest.documents import Document
 
 POINTER = "CURRENT"
 ARRAYS = "spans.npz"

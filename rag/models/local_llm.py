@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
+import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 from rag.errors import LocalModelError
-from rag.store import file_digest
+from rag.index.store import file_digest
 
 PARTS = 22
 MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -70,3 +73,27 @@ def serve_command(model: Path, host: str, port: int, threads: int | None = None)
         "--n_ctx", "4096",
         "--n_threads", str(threads),
     ]  # fmt: skip
+
+
+def start_in_background(timeout: float = 300) -> tuple[str, subprocess.Popen]:
+    """`rag llm` on a free port of 127.0.0.1 (tests, benchmarks): its URL once it answers."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "llm", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                return url, server
+        except httpx.TransportError:
+            time.sleep(1)
+    server.kill()
+    raise LocalModelError("the local model did not start: run `make llm-install` first")

@@ -10,9 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.guards import require_read, require_write, svc
 from api.schemas import DocumentIn, DocumentOut, DocumentSummary, WriteResult, error_responses
-from rag.documents import Document, make_document, parse_file
 from rag.errors import Conflict
-from rag.index import CorpusIndex
+from rag.index.backend import CorpusView
+from rag.ingest.documents import Document, make_document, parse_file
 from rag.service import RagService
 
 log = logging.getLogger("rag.api")
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/documents", tags=["documents"])
 WRITE = {"dependencies": [Depends(require_write)], "responses": error_responses(403, 409, 415)}
 
 
-def written(docs: list[Document], index: CorpusIndex) -> WriteResult:
+def written(docs: list[Document], index: CorpusView) -> WriteResult:
     return WriteResult(
         documents=[DocumentSummary.of(d) for d in docs],
         index_documents=index.manifest.documents,
@@ -33,9 +33,9 @@ def from_body(body: DocumentIn, doc_id: str | None = None) -> Document:
     return make_document(doc_id or body.id or derived, body.text, body.title, body.metadata)
 
 
-async def store(service: RagService, docs: list[Document], create: bool) -> CorpusIndex:
+async def store(service: RagService, docs: list[Document], create: bool) -> CorpusView:
     if create:
-        taken = [d.doc_id for d in docs if d.doc_id in service.current().index.doc_rows]
+        taken = [d.doc_id for d in docs if service.current().index.document(d.doc_id) is not None]
         if taken:
             raise Conflict(f"doc_id {taken[0]!r} exists; PUT /documents/{taken[0]} replaces it")
     return await run_in_threadpool(service.ingest, docs, log.info)
@@ -79,7 +79,7 @@ async def put_document(
     """Replace the document (or create it under this id)."""
     service = svc(request)
     doc = from_body(body, doc_id)
-    if doc.doc_id not in service.current().index.doc_rows:
+    if service.current().index.document(doc.doc_id) is None:
         response.status_code = 201
     return written([doc], await store(service, [doc], create=False))
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.chat import pieces, reply_text, sources_text, split_messages
 from api.guards import svc
+from rag.query.pipeline import Query
 from rag.service import RagService
 from rag.types import AnswerMode, AskResult
 
@@ -107,10 +108,11 @@ def chat_completions(
     service = svc(request)
     messages = [m.model_dump() for m in body.messages]
     question, history = split_messages(messages)
+    query = Query(question, body.top_k, history=tuple(history), mode=body.mode)
     prompt = "\n".join(turn.content for turn in history) + "\n" + question
     meta = {"id": completion_id(), "created": int(time.time()), "model": body.model}
     if body.stream:
-        replies = service.ask_stream(question, body.top_k, history=history, mode=body.mode)
+        replies = service.ask_stream(query)
 
         def finished(result: AskResult) -> dict[str, int]:
             request.app.state.metrics.record_answer(result)
@@ -121,7 +123,7 @@ def chat_completions(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    result = service.ask(question, body.top_k, history=history, mode=body.mode)
+    result = service.ask(query)
     request.app.state.metrics.record_answer(result)
     return {
         **meta,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from rag.errors import CitationError
-from rag.index import CorpusIndex
+from rag.index.backend import CorpusView
 from rag.types import Citation, Evidence
 
 
-def cite(index: CorpusIndex, evidence: list[Evidence]) -> list[Citation]:
+def cite(index: CorpusView, evidence: list[Evidence]) -> list[Citation]:
     citations = []
     for n, item in enumerate(evidence, 1):
         doc = index.chunk_document(item.chunk)
-        start, end = int(index.sent_start[item.sentence]), int(index.sent_end[item.sentence])
+        start, end = index.sentence_span(item.sentence)
         citation = Citation(
             n=n,
             doc_id=doc.doc_id,

@@ -74,6 +74,8 @@ class Chunker:
         search_from = 0
         for piece in self.splitter.split_text(text):
             start = text.find(piece, search_from)
+            if start < 0 and spans:  # a piece can begin where the previous one did
+                start = text.find(piece, spans[-1].start)
             if start < 0:  # the splitter changed the text; never emit a span that lies
                 raise ValueError("text splitter returned text that is not in the document")
             spans.append(Span(start, start + len(piece)))

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.conversation import standalone_wording
+from rag.config import ReaderSettings
 from rag.errors import ReaderError
-from rag.index import CorpusIndex
-from rag.question_type import AnswerType, answer_type
-from rag.reader import Reader
-from rag.retrieval import Retrieval, ScoredChunk, chunk_sentences
+from rag.index.backend import CorpusView
+from rag.models.reader import Reader
+from rag.query.conversation import standalone_wording
+from rag.query.question_type import AnswerType, answer_type
+from rag.query.retrieval import Retrieval, ScoredChunk
 from rag.types import Evidence
 
 # What the calibration sees of a candidate answer; reader.json's weights follow this order.
@@ -71,20 +72,18 @@ class Calibration:
 class ExtractiveAnswerer:
     def __init__(
         self,
-        index: CorpusIndex,
+        index: CorpusView,
         reader: Reader,
-        threshold: float | None = None,
-        passages_read: int = 2,
-        window_chars: int = 0,
-        stop_confidence: float | None = 0.9,
+        config: ReaderSettings = ReaderSettings(),
     ) -> None:
         self.index = index
         self.reader = reader
         self.calibration = Calibration.from_meta(reader.meta)
+        threshold = config.threshold
         self.threshold = self.calibration.threshold if threshold is None else threshold
-        self.passages_read = passages_read
-        self.window_chars = window_chars
-        self.stop_confidence = stop_confidence
+        self.passages_read = config.passages
+        self.window_chars = config.window_chars
+        self.stop_confidence = config.stop_confidence
 
     def run(self, retrieval: Retrieval) -> Answer:
         kind = answer_type(retrieval.question)
@@ -153,10 +152,9 @@ class ExtractiveAnswerer:
         `window_chars`. The reader's time grows with what it reads."""
         index = self.index
         if not self.window_chars:
-            return int(index.chunk_start[chunk]), int(index.chunk_end[chunk])
-        rows, _ = chunk_sentences(index, np.array([chunk]))
-        starts, ends = index.sent_start[rows], index.sent_end[rows]
-        similarity = np.asarray(index.vectors[rows] @ query_vector)
+            return index.chunk_span(chunk)
+        rows, starts, ends = index.sentence_spans(chunk)
+        similarity = index.sentence_similarity(rows, query_vector)
         lo = hi = int(np.argmax(similarity))
         while True:
             options = [i for i in (lo - 1, hi + 1) if 0 <= i < len(rows)]
@@ -173,8 +171,7 @@ class ExtractiveAnswerer:
 
     def holding_sentences(self, candidate: Candidate) -> list[Evidence]:
         """The sentence(s) of the passage that the span lies in: what the citation quotes."""
-        rows, _ = chunk_sentences(self.index, np.array([candidate.chunk]))
-        starts, ends = self.index.sent_start[rows], self.index.sent_end[rows]
+        rows, starts, ends = self.index.sentence_spans(candidate.chunk)
         inside = rows[(starts < candidate.end) & (ends > candidate.start)]
         if inside.size == 0:  # a span in the gap between two sentences: cite the nearest
             inside = rows[[int(np.argmin(np.abs(starts - candidate.start)))]]

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from rag.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL
 from rag.errors import SetupError, Stopped
-from rag.onnx_runtime import OnnxTransformer, cached_export
+from rag.models.onnx_runtime import OnnxTransformer, cached_export
 
 log = logging.getLogger("rag")
 

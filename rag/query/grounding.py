@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.chunking import split_sentences
-from rag.generation import Generated, LanguageModel, Source, prompt
-from rag.index import CorpusIndex
-from rag.retrieval import chunk_sentences
+from rag.index.backend import CorpusView
+from rag.ingest.chunking import split_sentences
+from rag.models.llm import Generated, LanguageModel, Source, prompt
 
 MARKER = re.compile(r"\s*\[(\d+)\]")
 # facts a passage must contain (case aside): anything with a digit, and capitalised words
@@ -69,7 +68,7 @@ def check(
     sentence: str,
     claim_vector: np.ndarray,
     sources: dict[int, Source],
-    index: CorpusIndex,
+    index: CorpusView,
     threshold: float,
 ) -> Verdict:
     claim = MARKER.sub("", sentence).strip()
@@ -88,8 +87,8 @@ def check(
         return verdict(f"states {missing[0]!r}, which its passages do not")
     quotes, scores = {}, []
     for n in cited:
-        rows, _ = chunk_sentences(index, np.array([sources[n].chunk]))
-        similarities = np.asarray(index.vectors[rows] @ claim_vector)
+        rows, _, _ = index.sentence_spans(sources[n].chunk)
+        similarities = index.sentence_similarity(rows, claim_vector)
         best = int(np.argmax(similarities))
         quotes[n] = int(rows[best])
         scores.append(float(similarities[best]))
@@ -119,7 +118,7 @@ def grounded_reply(
     model: LanguageModel,
     question: str,
     sources: list[Source],
-    index: CorpusIndex,
+    index: CorpusView,
     embed: Callable[[list[str]], np.ndarray],
     threshold: float,
 ) -> Iterator[str | Generated]:

@@ -1,5 +1,5 @@
 """Generated answers: numbered passages in, a cited reply out, from any OpenAI-compatible server
-(llama.cpp's, Ollama, vLLM, a hosted API). What the model says is checked in `rag.grounding`
+(llama.cpp's, Ollama, vLLM, a hosted API). What the model says is checked in `rag.query.grounding`
 before anyone sees it; this module only talks to the model."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rag.config import Settings
+from rag.config import LlmSettings
 from rag.errors import GenerationError
 
 SYSTEM_PROMPT = (
@@ -40,20 +40,19 @@ def prompt(question: str, sources: list[Source]) -> list[dict[str, str]]:
 class LanguageModel:
     """A chat-completions endpoint, with bounded timeouts and retries."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, config: LlmSettings) -> None:
         from openai import OpenAI
 
-        if not settings.llm_base_url:
+        if not config.base_url:
             raise GenerationError("no language model configured (set RAG_LLM_BASE_URL)")
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "none"
         self.client = OpenAI(
-            base_url=settings.llm_base_url,
-            api_key=key,
-            timeout=settings.llm_timeout_seconds,
-            max_retries=settings.llm_retries,
+            base_url=config.base_url,
+            api_key=config.api_key or "none",
+            timeout=config.timeout_seconds,
+            max_retries=config.retries,
         )
-        self.model = settings.llm_model
-        self.max_tokens = settings.llm_max_tokens
+        self.model = config.model
+        self.max_tokens = config.max_tokens
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """The reply's text as it is generated."""

@@ -1,0 +1,149 @@
+"""Segments: documents cut, embedded and indexed together, immutable once built (as in Lucene)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import faiss
+import numpy as np
+
+from rag.index.dense import dense_index
+from rag.index.lexical import Bm25Index
+from rag.index.manifest import IndexSpec
+from rag.ingest.chunking import Chunker
+from rag.ingest.documents import Document
+from rag.models.embeddings import Encoder
+
+PROGRESS_EVERY = 4096  # texts between two progress lines of a long write
+
+
+@dataclass(eq=False)
+class Segment:
+    """Documents cut, embedded and indexed together; never changed once built."""
+
+    documents: list[Document]
+    chunk_doc: np.ndarray  # int32 [chunks] -> row in documents
+    chunk_start: np.ndarray  # int64 [chunks]: offsets into the document's text
+    chunk_end: np.ndarray
+    chunk_sent_lo: np.ndarray  # int64 [chunks]: sentences of chunk c are lo[c]:hi[c]
+    chunk_sent_hi: np.ndarray
+    sent_chunk: np.ndarray  # int32 [sentences] -> home chunk
+    sent_start: np.ndarray  # int64 [sentences]
+    sent_end: np.ndarray
+    sent_keys: np.ndarray  # S20 [sentences]: hash of the embedded text, to reuse vectors
+    vectors: np.ndarray  # float32 [sentences, dim] (may be memory-mapped)
+    title_keys: np.ndarray  # S20 [documents]
+    title_vectors: np.ndarray  # float32 [documents, dim]: a sentence's story (may be mmapped)
+    dense: faiss.Index
+    bm25: Bm25Index
+    name: str = ""  # folder name once saved or loaded
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256, once saved
+
+    @cached_property
+    def doc_ids(self) -> frozenset[str]:
+        return frozenset(doc.doc_id for doc in self.documents)
+
+    @cached_property
+    def known_vectors(self) -> dict[bytes, np.ndarray]:
+        """Vector by text key, sentences and titles alike (built once, on first reuse)."""
+        known = dict(zip(self.title_keys.tolist(), self.title_vectors, strict=True))
+        known.update(zip(self.sent_keys.tolist(), self.vectors, strict=True))
+        return known
+
+
+def text_key(spec: IndexSpec, text: str) -> bytes:
+    return hashlib.sha1(f"{spec.model}\x00{spec.precision}\x00{text}".encode()).digest()
+
+
+def build_segment(
+    documents: list[Document],
+    spec: IndexSpec,
+    embedder: Encoder,
+    reusable: list[Segment] = (),
+    progress: Callable[[str], None] | None = None,
+) -> Segment:
+    """Cut, embed and index; texts a `reusable` segment already embedded keep their vectors."""
+    chunker = Chunker(spec.chunk_size, spec.chunk_overlap)
+    chunk_doc, chunk_start, chunk_end, sent_chunk, sent_start, sent_end = ([] for _ in range(6))
+    chunk_texts, sent_texts = [], []
+    for row, doc in enumerate(documents):
+        spans = chunker.split(doc.text)
+        base = len(chunk_start)
+        for chunk in spans.chunks:
+            chunk_doc.append(row)
+            chunk_start.append(chunk.start)
+            chunk_end.append(chunk.end)
+            chunk_texts.append(f"{doc.title}\n{doc.text[chunk.start : chunk.end]}")
+        for sentence, home in zip(spans.sentences, spans.sentence_chunk, strict=True):
+            sent_chunk.append(base + home)
+            sent_start.append(sentence.start)
+            sent_end.append(sentence.end)
+            sent_texts.append(doc.text[sentence.start : sentence.end])
+    # homes are non-decreasing by construction; make it certain so chunk ranges are contiguous
+    sent_chunk_arr = np.maximum.accumulate(np.asarray(sent_chunk, dtype=np.int32))
+    n_chunks = len(chunk_start)
+    lo = np.searchsorted(sent_chunk_arr, np.arange(n_chunks), side="left")
+    hi = np.searchsorted(sent_chunk_arr, np.arange(n_chunks), side="right")
+    hi = np.where(hi > lo, hi, np.minimum(lo + 1, len(sent_chunk_arr)))  # never empty
+
+    titles = [doc.title for doc in documents]
+    # sentences and titles in one call: a title is often a document's first sentence too
+    texts = sent_texts + titles
+    all_keys = np.array([text_key(spec, text) for text in texts], dtype="S20")
+    all_vectors = embed_with_cache(texts, all_keys, embedder, reusable, progress)
+    n = len(sent_texts)
+    keys, title_keys = all_keys[:n], all_keys[n:]
+    vectors, title_vectors = all_vectors[:n], all_vectors[n:]
+    if progress:
+        progress(f"indexing {len(sent_texts)} sentences and {n_chunks} chunks")
+    return Segment(
+        documents=list(documents),
+        chunk_doc=np.asarray(chunk_doc, dtype=np.int32),
+        chunk_start=np.asarray(chunk_start, dtype=np.int64),
+        chunk_end=np.asarray(chunk_end, dtype=np.int64),
+        chunk_sent_lo=lo.astype(np.int64),
+        chunk_sent_hi=hi.astype(np.int64),
+        sent_chunk=sent_chunk_arr,
+        sent_start=np.asarray(sent_start, dtype=np.int64),
+        sent_end=np.asarray(sent_end, dtype=np.int64),
+        sent_keys=keys,
+        vectors=vectors,
+        title_keys=title_keys,
+        title_vectors=title_vectors,
+        dense=dense_index(vectors, progress),
+        bm25=Bm25Index.build(chunk_texts),
+    )
+
+
+def embed_with_cache(
+    texts: list[str],
+    keys: np.ndarray,
+    embedder: Encoder,
+    reusable: list[Segment],
+    progress: Callable[[str], None] | None,
+) -> np.ndarray:
+    """Vectors for `texts`, copied from `reusable` segments where the key is known; a text
+    that occurs several times (titles of one story, boilerplate lines) is embedded once."""
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    todo: dict[bytes, list[int]] = {}  # new key -> the rows that hold its text
+    for i, key in enumerate(keys.tolist()):
+        found = next((s.known_vectors[key] for s in reusable if key in s.known_vectors), None)
+        if found is None:
+            todo.setdefault(key, []).append(i)
+        else:
+            vectors[i] = found
+    if progress:
+        saved = len(texts) - len(todo)
+        progress(f"embedding {len(todo)} new texts ({saved} reused or repeated)")
+    rows = list(todo.values())
+    for begin in range(0, len(rows), PROGRESS_EVERY):
+        part = rows[begin : begin + PROGRESS_EVERY]
+        fresh = embedder.encode([texts[r[0]] for r in part], show_progress=progress is not None)
+        for same, vector in zip(part, fresh, strict=True):
+            vectors[same] = vector
+        if progress and len(rows) > PROGRESS_EVERY:  # a long write says how far it got
+            progress(f"embedded {begin + len(part)} of {len(rows)} texts")
+    return vectors

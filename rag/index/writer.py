@@ -1,0 +1,161 @@
+"""One write to an index: a transaction that builds the new commit and publishes it whole.
+
+As Whoosh's writer: entered, it holds the folder's lock and reads the commit in force;
+left without an error, it indexes what changed (one new segment, deletion marks, then the
+merge policy) and publishes the result; left by an error, it publishes nothing. Readers
+answer from the previous commit until the facade swaps the new one in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from rag.errors import NotFoundError, QueryError
+from rag.index import store
+from rag.index.corpus import CorpusIndex, build, describe
+from rag.index.manifest import IndexSpec, Manifest
+from rag.index.merge import merge_newest
+from rag.index.segment import build_segment
+from rag.ingest.documents import Document
+from rag.models.embeddings import Encoder
+
+Progress = Callable[[str], None] | None
+
+
+class IndexWriter:
+    def __init__(
+        self,
+        root: Path,
+        spec: IndexSpec,
+        embedder: Encoder,
+        in_memory: CorpusIndex | None = None,
+        progress: Progress = None,
+        force: bool = False,
+    ) -> None:
+        self.root, self.spec, self.embedder = root, spec, embedder
+        self.in_memory, self.progress, self.force = in_memory, progress, force
+        self.added: dict[str, Document] = {}
+        self.removed: set[str] = set()
+        self.replacement: list[Document] | None = None
+        self.sources_fingerprint: str | None = None
+        self.result: CorpusIndex | None = None
+        self.locked = ExitStack()
+
+    def __enter__(self) -> IndexWriter:
+        self.locked.enter_context(store.write_lock(self.root))
+        try:
+            self.manifest: Manifest | None = None if self.force else store.read_manifest(self.root)
+            self.current = None if self.force else latest(self.root, self.in_memory)
+        except BaseException:
+            self.locked.close()
+            raise
+        if self.manifest is not None:
+            self.sources_fingerprint = self.manifest.sources_fingerprint
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        with self.locked:
+            if kind is None:
+                self.result = self.commit()
+
+    @property
+    def stale_reasons(self) -> list[str]:
+        """Why the index must be rebuilt from its documents (empty when it can be updated)."""
+        if self.force:
+            return ["rebuild requested"]
+        if self.manifest is None:
+            return ["no index yet"]
+        return self.manifest.stale_reasons(self.spec)
+
+    def stored_documents(self) -> list[Document]:
+        """The live documents in force, from any format version (what a rebuild starts from)."""
+        if self.current is not None:
+            return self.current.live_documents()
+        return [] if self.force else store.load_documents(self.root)
+
+    def add(self, documents: list[Document]) -> None:
+        """Add documents, replacing any of the same id."""
+        self.added.update((doc.doc_id, doc) for doc in documents)
+
+    def delete(self, doc_ids: set[str]) -> None:
+        live = {d.doc_id for d in self.stored_documents()} | set(self.added)
+        if missing := doc_ids - live:
+            raise NotFoundError(f"unknown doc_id {sorted(missing)[0]!r}")
+        self.removed |= doc_ids
+        for doc_id in doc_ids:
+            self.added.pop(doc_id, None)
+
+    def replace_all(self, documents: list[Document]) -> None:
+        """The index holds exactly `documents` after the commit (built fresh)."""
+        self.replacement = documents
+
+    def commit(self) -> CorpusIndex | None:
+        recorded = self.manifest.sources_fingerprint if self.manifest else None
+        changed = self.added or self.removed or self.replacement is not None
+        if not changed and not self.stale_reasons and self.sources_fingerprint == recorded:
+            return self.current
+        added = list(self.added.values())
+        if self.replacement is not None or self.stale_reasons or self.current is None:
+            if self.replacement is not None:
+                documents = self.replacement
+            else:
+                kept = [d for d in self.stored_documents() if d.doc_id not in self.removed]
+                documents = [d for d in kept if d.doc_id not in self.added] + added
+            if not documents:
+                raise QueryError("the index needs at least one document")
+            reusable = self.current.segments if self.current else []
+            index = build(documents, self.spec, self.embedder, reusable, self.progress)
+        else:
+            index = with_changes(self.current, added, self.removed, self.embedder, self.progress)
+        if not index.doc_rows:
+            raise QueryError("the index needs at least one document")
+        index.manifest.sources_fingerprint = self.sources_fingerprint
+        store.commit(index, self.root)
+        return index
+
+
+def latest(root: Path, in_memory: CorpusIndex | None) -> CorpusIndex | None:
+    """The commit in force: `in_memory` unless another process wrote since (segments it holds
+    are not read again)."""
+    target = store.current_commit(root)
+    if in_memory is not None and target is not None and in_memory.snapshot == target.name:
+        return in_memory
+    return store.load(root, reuse=in_memory.segments if in_memory else ())
+
+
+def with_changes(
+    index: CorpusIndex,
+    added: list[Document],
+    removed: set[str],
+    embedder: Encoder,
+    progress: Progress = None,
+) -> CorpusIndex:
+    """`index` with `added` documents (replacing any of the same id) and `removed` ones gone.
+
+    The older segments are untouched: what changed lands in one new segment and deletion
+    marks; then `merge_newest` decides which of the newest segments are merged."""
+    spec = index.manifest.spec
+    gone = removed | {doc.doc_id for doc in added}
+    segments = list(index.segments)
+    deleted = [marks | (gone & s.doc_ids) for s, marks in zip(segments, index.deleted, strict=True)]
+    if added:
+        segments.append(build_segment(added, spec, embedder, segments, progress))
+        deleted.append(frozenset())
+    kept = [i for i, s in enumerate(segments) if s.doc_ids - deleted[i]]
+    segments, deleted = [segments[i] for i in kept], [deleted[i] for i in kept]
+    while merge_newest([len(s.doc_ids - gone) for s, gone in zip(segments, deleted, strict=True)]):
+        pair, marks = segments[-2:], deleted[-2:]
+        live = [
+            d for s, m in zip(pair, marks, strict=True) for d in s.documents if d.doc_id not in m
+        ]
+        if progress:
+            progress(f"merging the {len(live)} documents of two segments")
+        segments[-2:] = [build_segment(live, spec, embedder, pair, progress)]
+        deleted[-2:] = [frozenset()]
+    manifest = index.manifest
+    return describe(
+        segments, deleted, spec, manifest.dimension, manifest.sources_fingerprint, time.time()
+    )

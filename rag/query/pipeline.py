@@ -1,0 +1,195 @@
+"""The query pipeline over one index version: question → retrieval → reader → citations.
+
+`Query` is validated once, where it is made; everything after it trusts it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
+from rag.errors import NotFoundError, QueryError
+from rag.index.backend import CorpusView
+from rag.models.embeddings import Encoder, QueryWorkers
+from rag.models.reader import Reader
+from rag.query.answer import Answer, ExtractiveAnswerer
+from rag.query.citations import cite
+from rag.query.conversation import Turn, with_history
+from rag.query.generative import GenerativeAnswerer
+from rag.query.retrieval import HybridRetriever, Retrieval
+from rag.types import AnswerMode, AnswerSpan, AskResult, Passage
+
+ABSTAIN_MESSAGE = (
+    "The indexed articles do not answer this question with enough support; "
+    "the closest passages are listed."
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as the pipeline takes it; None fields take the service's defaults."""
+
+    question: str
+    top_k: int | None = None
+    doc_ids: tuple[str, ...] | None = None
+    history: tuple[Turn, ...] = field(default_factory=tuple)
+    mode: AnswerMode | None = None
+
+    def __post_init__(self) -> None:
+        question = (self.question or "").strip()
+        if not question:
+            raise QueryError("question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise QueryError(
+                f"question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
+            )
+        if self.top_k is not None and not 1 <= self.top_k <= MAX_TOP_K:
+            raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}, got {self.top_k}")
+        if self.mode is not None and self.mode not in set(AnswerMode):
+            choices = ", ".join(AnswerMode)
+            raise QueryError(f"mode must be one of {choices}, got {self.mode!r}")
+        object.__setattr__(self, "question", question)
+        object.__setattr__(self, "mode", None if self.mode is None else AnswerMode(self.mode))
+        object.__setattr__(self, "history", tuple(self.history or ()))
+        if self.doc_ids is not None:
+            object.__setattr__(self, "doc_ids", tuple(self.doc_ids))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one query runs against; replaced whole, so a query never mixes two versions."""
+
+    index: CorpusView
+    retriever: HybridRetriever
+    answerer: ExtractiveAnswerer
+
+
+class Pipeline:
+    def __init__(
+        self, settings: Settings, reader: Reader, embedder: Encoder, queries: QueryWorkers
+    ) -> None:
+        """Questions are embedded by the query workers, unless a caller embedded them."""
+        self.settings = settings
+        self.reader = reader
+        self.embedder, self.queries = embedder, queries
+        self.generative = GenerativeAnswerer(settings.llm, embedder.encode)
+
+    def snapshot(self, index: CorpusView) -> Snapshot:
+        settings = self.settings
+        return Snapshot(
+            index,
+            HybridRetriever(index, settings.retrieval),
+            ExtractiveAnswerer(index, self.reader, settings.reader),
+        )
+
+    def retrieve(
+        self,
+        snapshot: Snapshot,
+        query: Query,
+        depth: int,
+        query_vector: np.ndarray | None = None,
+        search: str | None = None,
+    ) -> tuple[Retrieval, dict[str, float]]:
+        """Passages for the question, searched by `search` (the question itself by default)."""
+        text = search or query.question
+        for doc_id in query.doc_ids or ():
+            if snapshot.index.document(doc_id) is None:
+                raise NotFoundError(f"unknown doc_id {doc_id!r} in filters")
+        started = time.perf_counter()
+        if query_vector is None:
+            query_vector = self.queries.encode(text)
+        timings = {"embed": elapsed_ms(started)}
+        started = time.perf_counter()
+        doc_ids = None if query.doc_ids is None else list(query.doc_ids)
+        retrieval = snapshot.retriever.run(query.question, query_vector, depth, doc_ids, text)
+        timings["retrieve"] = elapsed_ms(started)
+        return retrieval, timings
+
+    def search(
+        self, snapshot: Snapshot, query: Query, query_vector: np.ndarray | None = None
+    ) -> list[Passage]:
+        top_k = query.top_k or self.settings.top_k
+        retrieval, _ = self.retrieve(snapshot, query, top_k, query_vector)
+        return passages(snapshot.index, retrieval)
+
+    def ask(
+        self, snapshot: Snapshot, query: Query, query_vector: np.ndarray | None = None
+    ) -> Iterator[str | AskResult]:
+        """The answer; in generative mode a reply's checked sentences come first, as they
+        are generated. The last item is the AskResult."""
+        started_all = time.perf_counter()
+        top_k = query.top_k or self.settings.top_k
+        depth = max(top_k, self.settings.reader_passages)
+        readings = [(None, query_vector)]
+        if follow_up := with_history(query.question, list(query.history)):
+            # embedded here, on this thread: it may be a query worker already
+            readings.append((follow_up, self.embedder.encode([follow_up])[0]))
+        best = None
+        for search, vector in readings:
+            retrieval, timings = self.retrieve(snapshot, query, depth, vector, search)
+            started = time.perf_counter()
+            answer: Answer = snapshot.answerer.run(retrieval)
+            timings["answer"] = elapsed_ms(started)
+            # a question read on its own and in the light of the previous one: keep the
+            # reading the reader is surer of (the question alone on a tie)
+            if best is None or answer.confidence > best[1].confidence:
+                best = (retrieval, answer, timings)
+        retrieval, answer, timings = best
+        index = snapshot.index
+        citations = cite(index, answer.evidence) if answer.answerable else []
+        timings["total"] = elapsed_ms(started_all)
+        extractive = AskResult(
+            question=retrieval.question,
+            answer=answer.text,
+            answerable=answer.answerable,
+            confidence=round(answer.confidence, 4),
+            answer_type=answer.answer_type.value,
+            message=None if answer.answerable else ABSTAIN_MESSAGE,
+            citations=citations,
+            passages=passages(index, retrieval)[:top_k],
+            timings_ms=timings,
+            signals={k: round(float(v), 4) for k, v in answer.signals.items()},
+            answer_span=answer_span(index, answer),
+        )
+        if (query.mode or self.settings.answer_mode) == AnswerMode.EXTRACTIVE:
+            yield extractive
+        else:
+            yield from self.generative.run(
+                index, retrieval, extractive, answer.evidence, started_all
+            )
+
+
+def passages(index: CorpusView, retrieval: Retrieval) -> list[Passage]:
+    result = []
+    for scored in retrieval.chunks:
+        doc = index.chunk_document(scored.chunk)
+        start, end = index.chunk_span(scored.chunk)
+        result.append(
+            Passage(
+                doc_id=doc.doc_id,
+                title=doc.title,
+                chunk_id=index.chunk_id(scored.chunk),
+                start=start,
+                end=end,
+                text=doc.text[start:end],
+                score=round(scored.score, 4),
+                dense=round(scored.dense, 4),
+                lexical=round(scored.lexical, 4),
+            )
+        )
+    return result
+
+
+def answer_span(index: CorpusView, answer: Answer) -> AnswerSpan | None:
+    if not answer.answerable or answer.span is None:
+        return None
+    doc = index.chunk_document(answer.evidence[0].chunk)
+    return AnswerSpan(doc.doc_id, *answer.span)
+
+
+def elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

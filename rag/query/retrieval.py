@@ -1,0 +1,71 @@
+"""Hybrid retrieval: sentence-level dense scores and chunk-level BM25, fused per chunk.
+
+A chunk's dense score is its best sentence's cosine with the question (a single sentence
+usually carries the answer; whole-chunk vectors blur it), mixed with its document title's
+cosine so that a sentence is read in the light of its story.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.config import RetrievalSettings
+from rag.index.backend import CorpusView
+from rag.index.lexical import query_terms
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    chunk: int
+    score: float
+    dense: float
+    lexical: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    question: str
+    query_vector: np.ndarray
+    terms: tuple[str, ...]
+    chunks: list[ScoredChunk]
+
+
+class HybridRetriever:
+    def __init__(self, index: CorpusView, config: RetrievalSettings = RetrievalSettings()) -> None:
+        self.index = index
+        self.dense_weight = config.dense_weight
+        self.title_weight = config.title_weight
+        self.candidates = config.candidates
+
+    def run(
+        self,
+        question: str,
+        query_vector: np.ndarray,
+        top_k: int,
+        doc_ids: list[str] | None = None,
+        search_text: str | None = None,
+    ) -> Retrieval:
+        """Rank chunks for `search_text` (the question, or a rewrite of it in context)."""
+        terms = query_terms(search_text or question)
+        index = self.index
+        if doc_ids is None:
+            nearby = index.dense_chunks(query_vector, self.candidates * 2)
+            candidates, lexical = index.lexical(terms, self.candidates, nearby)
+        else:
+            candidates, lexical = index.lexical(terms, 0, index.chunks_of(doc_ids))
+        if candidates.size == 0:
+            return Retrieval(question, query_vector, terms, [])
+        titles = index.title_similarity(candidates, query_vector)
+        sentences = index.best_sentence_similarity(candidates, query_vector)
+        dense = (1 - self.title_weight) * sentences + self.title_weight * titles
+        top_lexical = float(lexical.max())
+        lexical = lexical / top_lexical if top_lexical > 0 else lexical
+        fused = self.dense_weight * dense + (1 - self.dense_weight) * lexical
+        order = np.argsort(-fused, kind="stable")[:top_k]
+        chunks = [
+            ScoredChunk(int(candidates[i]), float(fused[i]), float(dense[i]), float(lexical[i]))
+            for i in order
+        ]
+        return Retrieval(question, query_vector, terms, chunks)
