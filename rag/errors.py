@@ -22,7 +22,11 @@ class InvalidInput(RagError):
 
 
 class QueryError(InvalidInput):
-    """A question or write the service cannot run as given."""
+    """A question the service cannot run as given."""
+
+
+class WriteError(InvalidInput):
+    """A write that would leave the index unusable (no document left)."""
 
 
 class DocumentError(InvalidInput):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.errors import NotFoundError, QueryError
+from rag.errors import NotFoundError, WriteError
 from rag.index.backend import Backend, CorpusView, open_backend
 from rag.index.lexical import query_terms
 from rag.index.manifest import IndexSpec
@@ -84,7 +84,7 @@ def write(backend: Backend, previous: CorpusView | None = None, **changes) -> Co
 
 def test_an_empty_backend_has_no_version(backend: Backend) -> None:
     assert backend.head() is None and backend.load() is None
-    with pytest.raises(QueryError, match="at least one document"):
+    with pytest.raises(WriteError, match="at least one document"):
         write(backend, add=[])
     assert backend.head() is None
 

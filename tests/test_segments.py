@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.errors import NotFoundError, QueryError
+from rag.errors import NotFoundError, WriteError
 from rag.index import store
 from rag.index.corpus import build
 from rag.index.merge import MAX_SEGMENTS
@@ -116,6 +116,6 @@ def test_a_write_from_another_process_is_seen_and_shares_loaded_segments(service
 
 def test_deleting_everything_is_refused(service) -> None:
     service.ingest(documents(["tesla"]))
-    with pytest.raises(QueryError, match="at least one document"):
+    with pytest.raises(WriteError, match="at least one document"):
         service.delete(["tesla"])
     assert sorted(service.current().index.doc_rows) == ["tesla"]

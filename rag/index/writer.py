@@ -13,7 +13,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from rag.errors import NotFoundError, QueryError
+from rag.errors import NotFoundError, WriteError
 from rag.index import store
 from rag.index.corpus import CorpusIndex, build, describe
 from rag.index.manifest import IndexSpec, Manifest
@@ -105,13 +105,13 @@ class IndexWriter:
                 kept = [d for d in self.stored_documents() if d.doc_id not in self.removed]
                 documents = [d for d in kept if d.doc_id not in self.added] + added
             if not documents:
-                raise QueryError("the index needs at least one document")
+                raise WriteError("the index needs at least one document")
             reusable = self.current.segments if self.current else []
             index = build(documents, self.spec, self.embedder, reusable, self.progress)
         else:
             index = with_changes(self.current, added, self.removed, self.embedder, self.progress)
         if not index.doc_rows:
-            raise QueryError("the index needs at least one document")
+            raise WriteError("the index needs at least one document")
         index.manifest.sources_fingerprint = self.sources_fingerprint
         store.commit(index, self.root)
         return index
