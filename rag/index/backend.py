@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -81,8 +82,24 @@ class Backend(Protocol):
         ...
 
 
-def open_backend(settings: Settings, spec: IndexSpec, encoder: Encoder) -> Backend:
-    """The backend the settings name; the embedded segment store is the only one so far."""
+def open_backend(
+    settings: Settings, spec: IndexSpec | None = None, encoder: Encoder | None = None
+) -> Backend:
+    """PostgreSQL when `database_url` is set, else the embedded segment store. Without a
+    spec and an encoder it can be read and verified, not written."""
+    if settings.database_url is not None:
+        from rag.index.postgres import PostgresBackend
+
+        return PostgresBackend(settings.database_url.get_secret_value(), spec, encoder)
     from rag.index.embedded import EmbeddedBackend
 
     return EmbeddedBackend(settings.index_dir, spec, encoder)
+
+
+def location(settings: Settings) -> str:
+    """Where the index lives, for messages (a database URL without its password)."""
+    if settings.database_url is None:
+        return str(settings.index_dir)
+    url = urlsplit(settings.database_url.get_secret_value())
+    user = f"{url.username}@" if url.username else ""
+    return f"{url.scheme}://{user}{url.hostname}:{url.port or 5432}{url.path}"

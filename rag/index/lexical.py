@@ -10,6 +10,8 @@ import numpy as np
 import Stemmer
 
 STEMMER = Stemmer.Stemmer("english")
+# bm25s's defaults, named so that a backend scoring BM25 elsewhere (SQL) uses the same
+BM25_K1, BM25_B = 1.5, 0.75
 # bm25s's English list keeps question words; in a question they only add noise.
 STOPWORDS = sorted(
     set(bm25s.stopwords.STOPWORDS_EN)
@@ -71,7 +73,7 @@ class Bm25Index:
 
     @classmethod
     def build(cls, texts: list[str]) -> Bm25Index:
-        retriever = bm25s.BM25()
+        retriever = bm25s.BM25(k1=BM25_K1, b=BM25_B)
         tokens = tokenize(texts)
         if not any(tokens):  # bm25s needs one token somewhere
             tokens[0] = ["\x00"]

@@ -18,6 +18,8 @@ from rag.ingest.documents import Document
 from rag.models.embeddings import Encoder
 
 PROGRESS_EVERY = 4096  # texts between two progress lines of a long write
+# vectors already stored, by text key (a backend looks them up its own way)
+Known = Callable[[list[bytes]], dict[bytes, np.ndarray]]
 
 
 @dataclass(eq=False)
@@ -58,14 +60,23 @@ def text_key(spec: IndexSpec, text: str) -> bytes:
     return hashlib.sha1(f"{spec.model}\x00{spec.precision}\x00{text}".encode()).digest()
 
 
-def build_segment(
-    documents: list[Document],
-    spec: IndexSpec,
-    embedder: Encoder,
-    reusable: list[Segment] = (),
-    progress: Callable[[str], None] | None = None,
-) -> Segment:
-    """Cut, embed and index; texts a `reusable` segment already embedded keep their vectors."""
+@dataclass
+class Cut:
+    """Documents cut into chunks and sentences (offsets into each text), with the texts that
+    are embedded (sentences, titles) and tokenised (chunks): what every backend stores."""
+
+    documents: list[Document]
+    chunk_doc: np.ndarray  # int32 [chunks] -> row in documents
+    chunk_start: np.ndarray
+    chunk_end: np.ndarray
+    chunk_texts: list[str]  # title + chunk text, as BM25 sees it
+    sent_chunk: np.ndarray  # int32 [sentences] -> home chunk (non-decreasing)
+    sent_start: np.ndarray
+    sent_end: np.ndarray
+    sent_texts: list[str]
+
+
+def cut(documents: list[Document], spec: IndexSpec) -> Cut:
     chunker = Chunker(spec.chunk_size, spec.chunk_overlap)
     chunk_doc, chunk_start, chunk_end, sent_chunk, sent_start, sent_end = ([] for _ in range(6))
     chunk_texts, sent_texts = [], []
@@ -82,39 +93,86 @@ def build_segment(
             sent_start.append(sentence.start)
             sent_end.append(sentence.end)
             sent_texts.append(doc.text[sentence.start : sentence.end])
-    # homes are non-decreasing by construction; make it certain so chunk ranges are contiguous
-    sent_chunk_arr = np.maximum.accumulate(np.asarray(sent_chunk, dtype=np.int32))
-    n_chunks = len(chunk_start)
+    return Cut(
+        list(documents),
+        np.asarray(chunk_doc, dtype=np.int32),
+        np.asarray(chunk_start, dtype=np.int64),
+        np.asarray(chunk_end, dtype=np.int64),
+        chunk_texts,
+        # homes are non-decreasing by construction; make it certain (contiguous chunk ranges)
+        np.maximum.accumulate(np.asarray(sent_chunk, dtype=np.int32)),
+        np.asarray(sent_start, dtype=np.int64),
+        np.asarray(sent_end, dtype=np.int64),
+        sent_texts,
+    )
+
+
+def embed_cut(
+    pieces: Cut,
+    spec: IndexSpec,
+    embedder: Encoder,
+    known: Known,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Keys and vectors of the sentences, then of the titles; known texts keep their vectors."""
+    titles = [doc.title for doc in pieces.documents]
+    # sentences and titles in one call: a title is often a document's first sentence too
+    texts = pieces.sent_texts + titles
+    all_keys = np.array([text_key(spec, text) for text in texts], dtype="S20")
+    all_vectors = embed_with_cache(texts, all_keys, embedder, known, progress)
+    n = len(pieces.sent_texts)
+    return all_keys[:n], all_vectors[:n], all_keys[n:], all_vectors[n:]
+
+
+def known_in(segments: list[Segment]) -> Known:
+    """Vectors that `segments` already hold, by text key."""
+
+    def lookup(keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        found = {}
+        for key in keys:
+            hit = next((s.known_vectors[key] for s in segments if key in s.known_vectors), None)
+            if hit is not None:
+                found[key] = hit
+        return found
+
+    return lookup
+
+
+def build_segment(
+    documents: list[Document],
+    spec: IndexSpec,
+    embedder: Encoder,
+    reusable: list[Segment] = (),
+    progress: Callable[[str], None] | None = None,
+) -> Segment:
+    """Cut, embed and index; texts a `reusable` segment already embedded keep their vectors."""
+    pieces = cut(documents, spec)
+    sent_chunk_arr = pieces.sent_chunk
+    n_chunks = len(pieces.chunk_start)
     lo = np.searchsorted(sent_chunk_arr, np.arange(n_chunks), side="left")
     hi = np.searchsorted(sent_chunk_arr, np.arange(n_chunks), side="right")
     hi = np.where(hi > lo, hi, np.minimum(lo + 1, len(sent_chunk_arr)))  # never empty
-
-    titles = [doc.title for doc in documents]
-    # sentences and titles in one call: a title is often a document's first sentence too
-    texts = sent_texts + titles
-    all_keys = np.array([text_key(spec, text) for text in texts], dtype="S20")
-    all_vectors = embed_with_cache(texts, all_keys, embedder, reusable, progress)
-    n = len(sent_texts)
-    keys, title_keys = all_keys[:n], all_keys[n:]
-    vectors, title_vectors = all_vectors[:n], all_vectors[n:]
+    keys, vectors, title_keys, title_vectors = embed_cut(
+        pieces, spec, embedder, known_in(list(reusable)), progress
+    )
     if progress:
-        progress(f"indexing {len(sent_texts)} sentences and {n_chunks} chunks")
+        progress(f"indexing {len(pieces.sent_texts)} sentences and {n_chunks} chunks")
     return Segment(
         documents=list(documents),
-        chunk_doc=np.asarray(chunk_doc, dtype=np.int32),
-        chunk_start=np.asarray(chunk_start, dtype=np.int64),
-        chunk_end=np.asarray(chunk_end, dtype=np.int64),
+        chunk_doc=pieces.chunk_doc,
+        chunk_start=pieces.chunk_start,
+        chunk_end=pieces.chunk_end,
         chunk_sent_lo=lo.astype(np.int64),
         chunk_sent_hi=hi.astype(np.int64),
         sent_chunk=sent_chunk_arr,
-        sent_start=np.asarray(sent_start, dtype=np.int64),
-        sent_end=np.asarray(sent_end, dtype=np.int64),
+        sent_start=pieces.sent_start,
+        sent_end=pieces.sent_end,
         sent_keys=keys,
         vectors=vectors,
         title_keys=title_keys,
         title_vectors=title_vectors,
         dense=dense_index(vectors, progress),
-        bm25=Bm25Index.build(chunk_texts),
+        bm25=Bm25Index.build(pieces.chunk_texts),
     )
 
 
@@ -122,15 +180,17 @@ def embed_with_cache(
     texts: list[str],
     keys: np.ndarray,
     embedder: Encoder,
-    reusable: list[Segment],
+    known: Known,
     progress: Callable[[str], None] | None,
 ) -> np.ndarray:
-    """Vectors for `texts`, copied from `reusable` segments where the key is known; a text
-    that occurs several times (titles of one story, boilerplate lines) is embedded once."""
+    """Vectors for `texts`, copied where `known` has the key; a text that occurs several
+    times (titles of one story, boilerplate lines) is embedded once."""
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     todo: dict[bytes, list[int]] = {}  # new key -> the rows that hold its text
-    for i, key in enumerate(keys.tolist()):
-        found = next((s.known_vectors[key] for s in reusable if key in s.known_vectors), None)
+    key_list = keys.tolist()
+    have = known(list(dict.fromkeys(key_list)))
+    for i, key in enumerate(key_list):
+        found = have.get(key)
         if found is None:
             todo.setdefault(key, []).append(i)
         else:

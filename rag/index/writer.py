@@ -25,41 +25,17 @@ from rag.models.embeddings import Encoder
 Progress = Callable[[str], None] | None
 
 
-class IndexWriter:
-    def __init__(
-        self,
-        root: Path,
-        spec: IndexSpec,
-        embedder: Encoder,
-        in_memory: CorpusIndex | None = None,
-        progress: Progress = None,
-        force: bool = False,
-    ) -> None:
-        self.root, self.spec, self.embedder = root, spec, embedder
-        self.in_memory, self.progress, self.force = in_memory, progress, force
+class Changes:
+    """What a write transaction collects, whatever the backend: documents added (replacing
+    any of the same id), ids deleted, or the whole set replaced; and the sources fingerprint."""
+
+    def __init__(self, spec: IndexSpec, force: bool) -> None:
+        self.spec, self.force = spec, force
+        self.manifest: Manifest | None = None  # of the version in force, once entered
         self.added: dict[str, Document] = {}
         self.removed: set[str] = set()
         self.replacement: list[Document] | None = None
         self.sources_fingerprint: str | None = None
-        self.result: CorpusIndex | None = None
-        self.locked = ExitStack()
-
-    def __enter__(self) -> IndexWriter:
-        self.locked.enter_context(store.write_lock(self.root))
-        try:
-            self.manifest: Manifest | None = None if self.force else store.read_manifest(self.root)
-            self.current = None if self.force else latest(self.root, self.in_memory)
-        except BaseException:
-            self.locked.close()
-            raise
-        if self.manifest is not None:
-            self.sources_fingerprint = self.manifest.sources_fingerprint
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        with self.locked:
-            if kind is None:
-                self.result = self.commit()
 
     @property
     def stale_reasons(self) -> list[str]:
@@ -71,10 +47,7 @@ class IndexWriter:
         return self.manifest.stale_reasons(self.spec)
 
     def stored_documents(self) -> list[Document]:
-        """The live documents in force, from any format version (what a rebuild starts from)."""
-        if self.current is not None:
-            return self.current.live_documents()
-        return [] if self.force else store.load_documents(self.root)
+        raise NotImplementedError
 
     def add(self, documents: list[Document]) -> None:
         """Add documents, replacing any of the same id."""
@@ -92,23 +65,71 @@ class IndexWriter:
         """The index holds exactly `documents` after the commit (built fresh)."""
         self.replacement = documents
 
-    def commit(self) -> CorpusIndex | None:
+    def unchanged(self) -> bool:
         recorded = self.manifest.sources_fingerprint if self.manifest else None
         changed = self.added or self.removed or self.replacement is not None
-        if not changed and not self.stale_reasons and self.sources_fingerprint == recorded:
+        return not changed and not self.stale_reasons and self.sources_fingerprint == recorded
+
+    def rebuilt_documents(self) -> list[Document]:
+        """Every document of a rebuild: the replacement, or what is stored with the changes."""
+        if self.replacement is not None:
+            documents = self.replacement
+        else:
+            kept = [d for d in self.stored_documents() if d.doc_id not in self.removed]
+            documents = [d for d in kept if d.doc_id not in self.added] + list(self.added.values())
+        if not documents:
+            raise WriteError("the index needs at least one document")
+        return documents
+
+
+class IndexWriter(Changes):
+    def __init__(
+        self,
+        root: Path,
+        spec: IndexSpec,
+        embedder: Encoder,
+        in_memory: CorpusIndex | None = None,
+        progress: Progress = None,
+        force: bool = False,
+    ) -> None:
+        super().__init__(spec, force)
+        self.root, self.embedder = root, embedder
+        self.in_memory, self.progress = in_memory, progress
+        self.result: CorpusIndex | None = None
+        self.locked = ExitStack()
+
+    def __enter__(self) -> IndexWriter:
+        self.locked.enter_context(store.write_lock(self.root))
+        try:
+            self.manifest = None if self.force else store.read_manifest(self.root)
+            self.current = None if self.force else latest(self.root, self.in_memory)
+        except BaseException:
+            self.locked.close()
+            raise
+        if self.manifest is not None:
+            self.sources_fingerprint = self.manifest.sources_fingerprint
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        with self.locked:
+            if kind is None:
+                self.result = self.commit()
+
+    def stored_documents(self) -> list[Document]:
+        """The live documents in force, from any format version (what a rebuild starts from)."""
+        if self.current is not None:
+            return self.current.live_documents()
+        return [] if self.force else store.load_documents(self.root)
+
+    def commit(self) -> CorpusIndex | None:
+        if self.unchanged():
             return self.current
-        added = list(self.added.values())
         if self.replacement is not None or self.stale_reasons or self.current is None:
-            if self.replacement is not None:
-                documents = self.replacement
-            else:
-                kept = [d for d in self.stored_documents() if d.doc_id not in self.removed]
-                documents = [d for d in kept if d.doc_id not in self.added] + added
-            if not documents:
-                raise WriteError("the index needs at least one document")
             reusable = self.current.segments if self.current else []
+            documents = self.rebuilt_documents()
             index = build(documents, self.spec, self.embedder, reusable, self.progress)
         else:
+            added = list(self.added.values())
             index = with_changes(self.current, added, self.removed, self.embedder, self.progress)
         if not index.doc_rows:
             raise WriteError("the index needs at least one document")
