@@ -5,6 +5,7 @@ HTTP in, `RagService` calls, JSON out; no pipeline logic lives in `api/`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from contextlib import asynccontextmanager
@@ -105,11 +106,17 @@ class GracefulServer(uvicorn.Server):
 
 
 async def follow_commits(service: RagService) -> None:
-    """Serve what the shell wrote: a commit made by another process is swapped in within
-    `watch_seconds` (the server's own writes swap in at once)."""
+    """Serve what the shell or another replica wrote: a version committed by another
+    process is swapped in within `watch_seconds`, or as soon as the backend announces it
+    (PostgreSQL's NOTIFY); the server's own writes swap in at once."""
     interval = service.settings.watch_seconds
+    loop = asyncio.get_running_loop()
+    announced = asyncio.Event()
+    service.backend.on_change(lambda: loop.call_soon_threadsafe(announced.set))
     while interval:
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(announced.wait(), interval)
+        announced.clear()
         try:
             if await run_in_threadpool(service.refresh):
                 log.info("serving commit %s", service.current().index.snapshot)

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         description="PostgreSQL with pgvector to keep the index in, shared by every replica "
         "(postgresql://user@host:port/db); unset: the embedded store in index_dir.",
     )
+    database_read_url: SecretStr | None = Field(
+        None,
+        description="A streaming standby of that database to read from; writes still go to "
+        "database_url.",
+    )
     sources: list[Path] = Field(
         default_factory=lambda: [Path("seeds/articles")],
         description="Files or folders synced into the index when `rag serve` starts.",

@@ -50,6 +50,13 @@ class NotFoundError(RagError):
     exit_code = 2
 
 
+class ReadOnly(RagError):
+    """A write sent to a replica that only reads (its database is a standby)."""
+
+    status = 403
+    exit_code = 2
+
+
 class Conflict(RagError):
     """A create that would overwrite; the message says to replace instead."""
 

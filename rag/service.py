@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import NotFoundError, NotReadyError
+from rag.errors import NotFoundError, NotReadyError, SetupError
 from rag.index.backend import Backend, CorpusView, open_backend
 from rag.index.dense import search_on_one_thread
 from rag.index.manifest import IndexSpec
@@ -74,6 +74,11 @@ class RagService:
         source files re-index only the documents that changed. `force` rebuilds from the
         sources alone without reading the index (the way out of a corrupt one). Returns the
         reasons it wrote (empty when the index was fresh)."""
+        if self.backend.read_only:  # a replica of a standby: the primary's replicas sync
+            if (index := self.backend.load()) is None:
+                raise SetupError("the standby holds no index yet: start a replica on the primary")
+            self.activate(index)
+            return []
         sources = [p for p in self.settings.sources if p.exists()]
         fingerprint = fingerprint_paths(sources) if sources else None
         with self.writer(progress, force) as write:

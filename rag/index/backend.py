@@ -9,6 +9,7 @@ passes `tests/test_backend_contract.py`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -62,6 +63,8 @@ class Transaction(Protocol):
 
 
 class Backend(Protocol):
+    read_only: bool  # True: a replica of a read-only database, which refuses writes
+
     def head(self) -> str | None:
         """The name of the version in force (None: no index yet)."""
         ...
@@ -81,6 +84,11 @@ class Backend(Protocol):
         """What is damaged in the stored index (empty when all is well)."""
         ...
 
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from another thread) when another process commits, if the
+        backend can tell; the service polls `head()` as well."""
+        ...
+
 
 def open_backend(
     settings: Settings, spec: IndexSpec | None = None, encoder: Encoder | None = None
@@ -90,7 +98,13 @@ def open_backend(
     if settings.database_url is not None:
         from rag.index.postgres import PostgresBackend
 
-        return PostgresBackend(settings.database_url.get_secret_value(), spec, encoder)
+        read_url = settings.database_read_url
+        return PostgresBackend(
+            settings.database_url.get_secret_value(),
+            spec,
+            encoder,
+            read_url.get_secret_value() if read_url else None,
+        )
     from rag.index.embedded import EmbeddedBackend
 
     return EmbeddedBackend(settings.index_dir, spec, encoder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rag.index import store
@@ -12,6 +13,8 @@ from rag.models.embeddings import Encoder
 
 
 class EmbeddedBackend:
+    read_only = False
+
     def __init__(self, root: Path, spec: IndexSpec, embedder: Encoder) -> None:
         self.root, self.spec, self.embedder = root, spec, embedder
 
@@ -29,3 +32,6 @@ class EmbeddedBackend:
 
     def verify(self) -> list[str]:
         return store.verify(self.root)
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Nothing announces a commit in a folder: the service polls `head()`."""

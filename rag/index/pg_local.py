@@ -55,8 +55,9 @@ def open_path_to(path: Path) -> None:
             folder.chmod(mode | stat.S_IXOTH)
 
 
-def prepare(data: Path) -> str | None:
-    """An initialised data folder (user `rag`, trust on 127.0.0.1 only); the user to run as."""
+def prepare(data: Path, primary_port: int | None = None) -> str | None:
+    """An initialised data folder (user `rag`, trust on 127.0.0.1 only), or with
+    `primary_port` a streaming standby of that server; the user to run as."""
     user = run_as()
     data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -65,7 +66,15 @@ def prepare(data: Path) -> str | None:
         open_path_to(binaries() / "postgres")
         subprocess.run(["chown", "-R", user, str(data)], check=True)
         data.chmod(0o700)
-    if not (data / "PG_VERSION").exists():
+    if primary_port is not None and not (data / "PG_VERSION").exists():
+        subprocess.run(
+            [str(binaries() / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port),
+             "-U", USER, "-D", str(data), "-R", "-X", "stream", "--checkpoint=fast"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            **as_user(user),
+        )  # fmt: skip
+    elif not (data / "PG_VERSION").exists():
         subprocess.run(
             [
                 str(binaries() / "initdb"),
@@ -84,9 +93,12 @@ def prepare(data: Path) -> str | None:
     return user
 
 
-def start(data: Path, port: int, foreground: bool = False) -> subprocess.Popen:
-    """`postgres` on 127.0.0.1:`port` over `data`, with the database `rag` made on first use."""
-    user = prepare(data)
+def start(
+    data: Path, port: int, foreground: bool = False, primary_port: int | None = None
+) -> subprocess.Popen:
+    """`postgres` on 127.0.0.1:`port` over `data`, with the database `rag` made on first use
+    (or a hot standby of the server on `primary_port`)."""
+    user = prepare(data, primary_port)
     command = [str(binaries() / "postgres"), "-D", str(data.resolve()), "-p", str(port)]
     command += [
         "-c",

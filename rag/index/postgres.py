@@ -12,16 +12,17 @@ once no replica can still be reading them (`PURGE_AFTER`).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from functools import lru_cache
 
 import numpy as np
 
-from rag.errors import SetupError, Unavailable, WriteError
+from rag.errors import ReadOnly, SetupError, Unavailable, WriteError
 from rag.index.lexical import BM25_B, BM25_K1, tokenize
 from rag.index.manifest import FORMAT_VERSION, IndexSpec, Manifest
 from rag.index.segment import Known, cut, embed_cut
@@ -33,6 +34,7 @@ SCHEMA_VERSION = 1
 WRITE_LOCK = 0x72616701  # advisory lock: one writer at a time, across replicas
 PURGE_AFTER = "5 minutes"
 HNSW_EF_SEARCH = 400  # candidates the graph search keeps: recall for 200-sentence searches
+CHANNEL = "rag_index"  # NOTIFY on every commit: replicas swap the new version in at once
 VISIBLE = "d.added <= %(v)s AND (d.removed IS NULL OR d.removed > %(v)s)"
 
 SCHEMA = """
@@ -122,22 +124,29 @@ def pool_for(url: str):
 
 
 class PostgresBackend:
-    def __init__(self, url: str, spec: IndexSpec, encoder: Encoder) -> None:
-        self.spec, self.encoder = spec, encoder
+    def __init__(
+        self, url: str, spec: IndexSpec, encoder: Encoder, read_url: str | None = None
+    ) -> None:
+        """Writes go to `url`; reads to `read_url` (a standby) when given."""
+        self.url, self.spec, self.encoder = url, spec, encoder
         try:
             self.pool = pool_for(url)
-            self.pool.wait(timeout=10)
+            self.read_pool = pool_for(read_url) if read_url else self.pool
+            for pool in {self.pool, self.read_pool}:
+                pool.wait(timeout=10)
         except Exception as error:
             raise Unavailable(f"cannot reach the database ({type(error).__name__})") from None
+        with self.connection(write=True) as conn:
+            (self.read_only,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
 
     @contextmanager
-    def connection(self) -> Iterator:
+    def connection(self, write: bool = False) -> Iterator:
         """A pooled connection; a database that went away is a 503 the client may retry."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
         try:
-            with self.pool.connection(timeout=10) as conn:
+            with (self.pool if write else self.read_pool).connection(timeout=10) as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as error:
             raise Unavailable(f"the database is unreachable ({type(error).__name__})") from None
@@ -185,6 +194,25 @@ class PostgresBackend:
             if tuple(counted) != tuple(actual):
                 problems.append(f"corpus statistics {tuple(counted)} != {tuple(actual)}")
             return problems
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """LISTEN for the NOTIFY every commit sends, on a connection of its own (a thread
+        that reconnects while the database is away)."""
+
+        def listen() -> None:
+            import psycopg
+
+            while True:
+                try:
+                    with psycopg.connect(self.url, autocommit=True) as conn:
+                        conn.execute(f"LISTEN {CHANNEL}")
+                        callback()  # whatever was missed while (re)connecting
+                        for _ in conn.notifies():
+                            callback()
+                except psycopg.Error:
+                    time.sleep(1)
+
+        threading.Thread(target=listen, name="rag-listen", daemon=True).start()
 
 
 def has_schema(conn) -> bool:
@@ -409,7 +437,12 @@ class PostgresWriter(Changes):
         self.result: PostgresView | None = None
 
     def __enter__(self) -> PostgresWriter:
-        self.holder = self.backend.connection()
+        if self.backend.read_only:
+            raise ReadOnly(
+                "this replica reads from a standby database and takes no writes: send them "
+                "to a replica whose RAG_DATABASE_URL is the primary"
+            )
+        self.holder = self.backend.connection(write=True)
         self.conn = self.holder.__enter__()
         self.conn.autocommit = False
         try:
@@ -493,7 +526,7 @@ class PostgresWriter(Changes):
             f"DELETE FROM documents WHERE removed IS NOT NULL "
             f"AND removed_at < now() - interval '{PURGE_AFTER}'"
         )
-        self.conn.execute("SELECT pg_notify('rag_index', %s)", [str(version)])
+        self.conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, str(version)])
         return True
 
     def create_schema(self, dimension: int) -> None:
