@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test test-fast pg lint eval bench bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
+.PHONY: install serve test test-fast pg ray-install lint eval bench bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ serve: install
 	$(BIN)/rag serve --host $(HOST) --port $(PORT)
 
 # The tests drive the real local LLM too, so they need `llm-install` (once: a build of minutes).
-test: install llm-install
+test: install llm-install ray-install
 	$(BIN)/ruff check rag api tests bench train
 	$(BIN)/python -m pytest
 
@@ -96,6 +96,13 @@ $(LLM_STAMP): $(STAMP)
 	CMAKE_ARGS="$(LLM_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements-llm.lock
 	touch $(LLM_STAMP)
+
+# Ray Data for `rag ingest --ray` (the optional rag[ray]); the tests drive a local Ray.
+RAY_STAMP := $(VENV)/.ray-installed
+ray-install: $(RAY_STAMP)
+$(RAY_STAMP): $(STAMP) requirements-ray.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-ray.lock
+	touch $(RAY_STAMP)
 
 llm: llm-install
 	$(BIN)/rag llm --host 127.0.0.1 --port 8011

@@ -86,12 +86,33 @@ def ingest(
         list[Path], typer.Argument(help="Files or folders (.txt .md .html .json .jsonl).")
     ],
     index: IndexOption = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Read, cut and embed on a Ray cluster (an address, `auto`, or `local` to "
+            "start one here) and write to PostgreSQL (RAG_DATABASE_URL) in batches."
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Ray workers that embed (with --ray).")] = 2,
 ) -> None:
     """Add or replace documents in the index (unchanged text is not embedded again)."""
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         say(f"error: no such file or folder: {', '.join(missing)}")
         raise typer.Exit(2)
+    if ray is not None:
+        from rag.ingest.distributed import ingest_with_ray
+
+        settings = settings_for(index)
+        done = ingest_with_ray(paths, settings, ray, workers, progress=say)
+        for problem in done.problems:
+            say(f"skipped: {problem}")
+        say(
+            f"indexed {done.documents} documents in {done.seconds:.1f} s with {done.workers} "
+            f"Ray workers ({done.documents_per_second:.1f} documents/s) into "
+            f"{location(settings)}"
+        )
+        raise typer.Exit(1 if done.problems else 0)
     report = load_paths(paths)
     for problem in report.problems:
         say(f"skipped: {problem}")

@@ -25,7 +25,7 @@ import numpy as np
 from rag.errors import ReadOnly, SetupError, Unavailable, WriteError
 from rag.index.lexical import BM25_B, BM25_K1, tokenize
 from rag.index.manifest import FORMAT_VERSION, IndexSpec, Manifest
-from rag.index.segment import Known, cut, embed_cut
+from rag.index.segment import Embedded, Known, embed_documents
 from rag.index.writer import Changes, Progress
 from rag.ingest.documents import Document
 from rag.models.embeddings import Encoder
@@ -434,6 +434,7 @@ class PostgresWriter(Changes):
     def __init__(self, backend: PostgresBackend, progress: Progress, force: bool) -> None:
         super().__init__(backend.spec, force)
         self.backend, self.progress = backend, progress
+        self.embedded: list[Embedded] = []
         self.result: PostgresView | None = None
 
     def __enter__(self) -> PostgresWriter:
@@ -567,13 +568,29 @@ class PostgresWriter(Changes):
         )
         self.conn.execute("DELETE FROM term_stats WHERE df <= 0")
 
+    def add_embedded(self, embedded: Embedded) -> None:
+        """Add documents cut and embedded elsewhere (Ray workers); replaces same ids."""
+        self.add(embedded.pieces.documents)
+        self.embedded.append(embedded)
+
     def insert(self, documents: list[Document], version: int) -> None:
-        if not documents:
-            return
-        pieces = cut(documents, self.spec)
-        keys, vectors, title_keys, title_vectors = embed_cut(
-            pieces, self.spec, self.backend.encoder, self.known(), self.progress
-        )
+        ready = {d.doc_id for e in self.embedded for d in e.pieces.documents}
+        todo = [d for d in documents if d.doc_id not in ready]
+        batches = [
+            e for e in self.embedded if any(d.doc_id in self.added for d in e.pieces.documents)
+        ]
+        if todo:
+            known = self.known()
+            batches.append(
+                embed_documents(todo, self.spec, self.backend.encoder, known, self.progress)
+            )
+        for embedded in batches:
+            self.write_rows(embedded, version)
+
+    def write_rows(self, embedded: Embedded, version: int) -> None:
+        """COPY one batch of embedded documents in, and count them into the statistics."""
+        pieces = embedded.pieces
+        documents = pieces.documents
         if self.progress:
             self.progress(f"writing {len(documents)} documents to the database")
         counts = [len(documents), len(pieces.chunk_start), len(pieces.sent_start)]
@@ -583,11 +600,11 @@ class PostgresWriter(Changes):
         doc_ids = base + np.arange(counts[0])
         chunk_ids = base + counts[0] + np.arange(counts[1])
         sent_ids = base + counts[0] + counts[1] + np.arange(counts[2])
-        lo = np.searchsorted(pieces.sent_chunk, np.arange(counts[1]), side="left")
-        hi = np.searchsorted(pieces.sent_chunk, np.arange(counts[1]), side="right")
-        hi = np.where(hi > lo, hi, np.minimum(lo + 1, counts[2]))  # never empty, as segments
+        lo, hi = embedded.home_ranges()
         tokens = tokenize(pieces.chunk_texts)
         ordinals = np.arange(counts[1]) - np.searchsorted(pieces.chunk_doc, pieces.chunk_doc)
+        keys, vectors = embedded.keys, embedded.vectors
+        title_keys, title_vectors = embedded.title_keys, embedded.title_vectors
         with self.conn.cursor() as cur:
             with cur.copy(
                 "COPY documents (id, doc_id, title, text, source, metadata, title_key, "

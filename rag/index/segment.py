@@ -107,21 +107,43 @@ def cut(documents: list[Document], spec: IndexSpec) -> Cut:
     )
 
 
-def embed_cut(
-    pieces: Cut,
+@dataclass
+class Embedded:
+    """Cut documents with the vectors of their sentences and titles (and the text keys by
+    which later writes reuse them): everything a backend writes."""
+
+    pieces: Cut
+    keys: np.ndarray  # S20 [sentences]
+    vectors: np.ndarray  # float32 [sentences, dim]
+    title_keys: np.ndarray  # S20 [documents]
+    title_vectors: np.ndarray  # float32 [documents, dim]
+
+    def home_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per chunk, the sentences whose home it is (lo:hi); a chunk with none borrows the
+        next sentence, so that no chunk is without one."""
+        sent_chunk, n_chunks = self.pieces.sent_chunk, len(self.pieces.chunk_start)
+        lo = np.searchsorted(sent_chunk, np.arange(n_chunks), side="left")
+        hi = np.searchsorted(sent_chunk, np.arange(n_chunks), side="right")
+        hi = np.where(hi > lo, hi, np.minimum(lo + 1, len(sent_chunk)))
+        return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def embed_documents(
+    documents: list[Document],
     spec: IndexSpec,
     embedder: Encoder,
-    known: Known,
+    known: Known = lambda keys: {},
     progress: Callable[[str], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Keys and vectors of the sentences, then of the titles; known texts keep their vectors."""
+) -> Embedded:
+    """Cut and embed; texts `known` has keep their vectors."""
+    pieces = cut(documents, spec)
     titles = [doc.title for doc in pieces.documents]
     # sentences and titles in one call: a title is often a document's first sentence too
     texts = pieces.sent_texts + titles
     all_keys = np.array([text_key(spec, text) for text in texts], dtype="S20")
     all_vectors = embed_with_cache(texts, all_keys, embedder, known, progress)
     n = len(pieces.sent_texts)
-    return all_keys[:n], all_vectors[:n], all_keys[n:], all_vectors[n:]
+    return Embedded(pieces, all_keys[:n], all_vectors[:n], all_keys[n:], all_vectors[n:])
 
 
 def known_in(segments: list[Segment]) -> Known:
@@ -146,15 +168,10 @@ def build_segment(
     progress: Callable[[str], None] | None = None,
 ) -> Segment:
     """Cut, embed and index; texts a `reusable` segment already embedded keep their vectors."""
-    pieces = cut(documents, spec)
-    sent_chunk_arr = pieces.sent_chunk
+    embedded = embed_documents(documents, spec, embedder, known_in(list(reusable)), progress)
+    pieces, vectors = embedded.pieces, embedded.vectors
+    lo, hi = embedded.home_ranges()
     n_chunks = len(pieces.chunk_start)
-    lo = np.searchsorted(sent_chunk_arr, np.arange(n_chunks), side="left")
-    hi = np.searchsorted(sent_chunk_arr, np.arange(n_chunks), side="right")
-    hi = np.where(hi > lo, hi, np.minimum(lo + 1, len(sent_chunk_arr)))  # never empty
-    keys, vectors, title_keys, title_vectors = embed_cut(
-        pieces, spec, embedder, known_in(list(reusable)), progress
-    )
     if progress:
         progress(f"indexing {len(pieces.sent_texts)} sentences and {n_chunks} chunks")
     return Segment(
@@ -162,15 +179,15 @@ def build_segment(
         chunk_doc=pieces.chunk_doc,
         chunk_start=pieces.chunk_start,
         chunk_end=pieces.chunk_end,
-        chunk_sent_lo=lo.astype(np.int64),
-        chunk_sent_hi=hi.astype(np.int64),
-        sent_chunk=sent_chunk_arr,
+        chunk_sent_lo=lo,
+        chunk_sent_hi=hi,
+        sent_chunk=pieces.sent_chunk,
         sent_start=pieces.sent_start,
         sent_end=pieces.sent_end,
-        sent_keys=keys,
+        sent_keys=embedded.keys,
         vectors=vectors,
-        title_keys=title_keys,
-        title_vectors=title_vectors,
+        title_keys=embedded.title_keys,
+        title_vectors=embedded.title_vectors,
         dense=dense_index(vectors, progress),
         bm25=Bm25Index.build(pieces.chunk_texts),
     )
