@@ -12,6 +12,7 @@ from rag.errors import NotFoundError, WriteError
 from rag.index import store
 from rag.index.corpus import build
 from rag.index.merge import MAX_SEGMENTS
+from rag.index.segment import Cut, Embedded
 from rag.ingest.documents import make_document
 from rag.service import RagService
 
@@ -119,3 +120,20 @@ def test_deleting_everything_is_refused(service) -> None:
     with pytest.raises(WriteError, match="at least one document"):
         service.delete(["tesla"])
     assert sorted(service.current().index.doc_rows) == ["tesla"]
+
+
+def test_a_chunk_without_a_home_sentence_borrows_one_even_at_the_end() -> None:
+    # two chunks, both sentences homed in the first: the second borrows the last sentence
+    pieces = Cut(
+        documents=[],
+        chunk_doc=np.array([0, 0], dtype=np.int32),
+        chunk_start=np.array([0, 5]),
+        chunk_end=np.array([10, 12]),
+        chunk_texts=["", ""],
+        sent_chunk=np.array([0, 0], dtype=np.int32),
+        sent_start=np.array([0, 5]),
+        sent_end=np.array([4, 10]),
+        sent_texts=["", ""],
+    )
+    lo, hi = Embedded(pieces, *[np.zeros(0)] * 4).home_ranges()
+    assert lo.tolist() == [0, 1] and hi.tolist() == [2, 2]

@@ -120,11 +120,12 @@ class Embedded:
 
     def home_ranges(self) -> tuple[np.ndarray, np.ndarray]:
         """Per chunk, the sentences whose home it is (lo:hi); a chunk with none borrows the
-        next sentence, so that no chunk is without one."""
+        next sentence (the last one, at the end), so that no chunk is without one."""
         sent_chunk, n_chunks = self.pieces.sent_chunk, len(self.pieces.chunk_start)
         lo = np.searchsorted(sent_chunk, np.arange(n_chunks), side="left")
         hi = np.searchsorted(sent_chunk, np.arange(n_chunks), side="right")
         hi = np.where(hi > lo, hi, np.minimum(lo + 1, len(sent_chunk)))
+        lo = np.where(lo < hi, lo, hi - 1)
         return lo.astype(np.int64), hi.astype(np.int64)
 
 
