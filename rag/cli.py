@@ -213,7 +213,11 @@ def evaluate_golden(
     ] = Path("seeds/articles"),
     index: Annotated[
         Path | None,
-        typer.Option("--index", help="Score this existing index instead of a fresh one."),
+        typer.Option(
+            "--index",
+            help="Score this existing index instead of a fresh one (with RAG_DATABASE_URL: "
+            "the database's index).",
+        ),
     ] = None,
     thresholds: Annotated[Path, typer.Option(help="TOML file with a [thresholds] table.")] = Path(
         "seeds/eval-thresholds.toml"
@@ -245,7 +249,11 @@ def evaluate_golden(
             if not corpus.exists():
                 say(f"error: no such corpus: {corpus}")
                 raise typer.Exit(2)
-            settings = settings_for(Path(scratch) / "index", sources=[corpus])
+            # always the embedded store: a fresh corpus must not be written into a shared
+            # database (RAG_DATABASE_URL); `--index` scores the database's index
+            settings = settings_for(Path(scratch) / "index", sources=[corpus]).model_copy(
+                update={"database_url": None, "database_read_url": None}
+            )
             service = RagService(settings)
             service.sync_sources(progress=say)
         else:

@@ -147,3 +147,13 @@ def test_the_database_going_away_is_a_503_and_the_service_recovers(
             assert status == 200
     finally:
         pg_local.stop(server)
+
+
+def test_rag_eval_scores_a_fresh_index_and_never_writes_the_database(postgres_url: str) -> None:
+    database = fresh_database(postgres_url)
+    env = {**os.environ, "RAG_DATABASE_URL": database}
+    command = [sys.executable, "-m", "rag.cli", "eval", "--top-k", "5"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT to_regclass('documents')").fetchone()[0] is None
