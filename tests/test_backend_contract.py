@@ -7,7 +7,7 @@ whole or not at all, and a committed version that retrieval, the reader and cita
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,9 @@ def encoder(embedder: Embedder) -> CountingEncoder:
 
 
 @pytest.fixture(params=["embedded", "postgres"])
-def make(request, tmp_path: Path, encoder: CountingEncoder) -> Callable[[IndexSpec], Backend]:
+def make(
+    request, tmp_path: Path, encoder: CountingEncoder
+) -> Iterator[Callable[[IndexSpec], Backend]]:
     """A backend on a fresh, empty store (the same store for every call in one test)."""
     if request.param == "embedded":
         settings = Settings(index_dir=tmp_path / "index", sources=[])
@@ -66,7 +68,15 @@ def make(request, tmp_path: Path, encoder: CountingEncoder) -> Callable[[IndexSp
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {database}")
         settings = Settings(database_url=url.rsplit("/", 1)[0] + "/" + database, sources=[])
-    return lambda spec: open_backend(settings, spec, encoder)
+    made: list[Backend] = []
+
+    def backend_for(spec: IndexSpec) -> Backend:
+        made.append(open_backend(settings, spec, encoder))
+        return made[-1]
+
+    yield backend_for
+    for backend in made:
+        backend.close()
 
 
 @pytest.fixture

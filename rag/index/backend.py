@@ -84,6 +84,10 @@ class Backend(Protocol):
         """What is damaged in the stored index (empty when all is well)."""
         ...
 
+    def close(self) -> None:
+        """Release connections (the process is done with this backend)."""
+        ...
+
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call `callback` (from another thread) when another process commits, if the
         backend can tell; the service polls `head()` as well."""

@@ -33,5 +33,8 @@ class EmbeddedBackend:
     def verify(self) -> list[str]:
         return store.verify(self.root)
 
+    def close(self) -> None:
+        """Nothing is held open."""
+
     def on_change(self, callback: Callable[[], None]) -> None:
         """Nothing announces a commit in a folder: the service polls `head()`."""

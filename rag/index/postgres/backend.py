@@ -44,6 +44,10 @@ class PostgresBackend:
         except (psycopg.OperationalError, PoolTimeout) as error:
             raise Unavailable(f"the database is unreachable ({type(error).__name__})") from None
 
+    def close(self) -> None:
+        for pool in {self.pool, self.read_pool}:
+            pool.close()
+
     def head(self) -> str | None:
         with self.connection() as conn:
             if not has_schema(conn):
@@ -90,7 +94,10 @@ class PostgresBackend:
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """LISTEN for the NOTIFY every commit sends, on a connection of its own (a thread
-        that reconnects while the database is away)."""
+        that reconnects while the database is away). A standby cannot LISTEN: there the
+        service's poll of `head()` finds new versions."""
+        if self.read_only:
+            return
 
         def listen() -> None:
             import psycopg
