@@ -104,39 +104,26 @@ class PostgresView:
         ids, starts, ends = (np.array(col, dtype=np.int64) for col in zip(*rows, strict=True))
         return ids, starts, ends
 
+    def scores(self, sql: str, ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """One score per id, in the order given (`sql` returns (id, score) for %(ids)s)."""
+        found = dict(self.rows(sql, q=vector, ids=[int(i) for i in ids]))
+        return np.array([found[int(i)] for i in ids], dtype=np.float32)
+
     def sentence_similarity(self, sentences: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        found = dict(
-            self.rows(
-                "SELECT id, -(vector <#> %(q)s) FROM sentences WHERE id = ANY(%(ids)s)",
-                q=vector,
-                ids=[int(s) for s in sentences],
-            )
-        )
-        return np.array([found[int(s)] for s in sentences], dtype=np.float32)
+        sql = "SELECT id, -(vector <#> %(q)s) FROM sentences WHERE id = ANY(%(ids)s)"
+        return self.scores(sql, sentences, vector)
 
     def best_sentence_similarity(self, chunks: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        found = dict(
-            self.rows(
-                """SELECT c.id, best.similarity FROM chunks c CROSS JOIN LATERAL (
-                       SELECT max(-(s.vector <#> %(q)s)) AS similarity FROM sentences s
-                       WHERE s.id >= c.sent_lo AND s.id < c.sent_hi) best
-                   WHERE c.id = ANY(%(ids)s)""",
-                q=vector,
-                ids=[int(c) for c in chunks],
-            )
-        )
-        return np.array([found[int(c)] for c in chunks], dtype=np.float32)
+        sql = """SELECT c.id, best.similarity FROM chunks c CROSS JOIN LATERAL (
+                     SELECT max(-(s.vector <#> %(q)s)) AS similarity FROM sentences s
+                     WHERE s.id >= c.sent_lo AND s.id < c.sent_hi) best
+                 WHERE c.id = ANY(%(ids)s)"""
+        return self.scores(sql, chunks, vector)
 
     def title_similarity(self, chunks: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        found = dict(
-            self.rows(
-                """SELECT c.id, -(d.title_vector <#> %(q)s) FROM chunks c
-                   JOIN documents d ON d.id = c.document WHERE c.id = ANY(%(ids)s)""",
-                q=vector,
-                ids=[int(c) for c in chunks],
-            )
-        )
-        return np.array([found[int(c)] for c in chunks], dtype=np.float32)
+        sql = """SELECT c.id, -(d.title_vector <#> %(q)s) FROM chunks c
+                 JOIN documents d ON d.id = c.document WHERE c.id = ANY(%(ids)s)"""
+        return self.scores(sql, chunks, vector)
 
     def dense_chunks(self, query_vector: np.ndarray, sentences: int) -> np.ndarray:
         rows = self.rows(
