@@ -118,8 +118,14 @@ class PostgresWriter(Changes):
         ).fetchone()
         if not live:
             raise WriteError("the index needs at least one document")
+        # counted once here, not by every replica that loads the version
+        (chunks,) = self.conn.execute("SELECT chunks FROM corpus_stats").fetchone()
+        (sentences,) = self.conn.execute(
+            "SELECT count(*) FROM sentences s JOIN documents d ON d.id = s.document "
+            "WHERE d.removed IS NULL"
+        ).fetchone()
         manifest = Manifest(
-            FORMAT_VERSION, self.spec, dimension, "HNSW (pgvector)", 0, 0, 0,
+            FORMAT_VERSION, self.spec, dimension, "HNSW (pgvector)", live, chunks, sentences,
             self.sources_fingerprint, time.time(),
         )  # fmt: skip
         self.conn.execute(
