@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test test-fast pg ray-install lint eval bench bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
+.PHONY: install serve test test-fast pg ray-install lint eval bench bench-postgres bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
 
 install: $(STAMP)
 
@@ -78,6 +78,14 @@ bench: install
 # Generated answers: seed golden set in both modes, a SQuAD sample in generative mode.
 bench-generative: llm-install
 	$(BIN)/python -m bench.generative --squad $(SQUAD_JSON)
+
+# PostgreSQL beside the embedded store (about 20 minutes), pgvector at a million vectors (about
+# 15 minutes; the database stays in bench/out/pg-scale/), bulk ingest on a local Ray.
+bench-postgres: install ray-install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
+	$(BIN)/python -m bench.postgres --squad $(SQUAD_JSON) --train $(SQUAD_TRAIN) $(if $(QUICK),--quick)
+	$(BIN)/python -m bench.pgvector_scale --squad $(SQUAD_JSON) --ef-construction 200
+	$(BIN)/python -m bench.ray_ingest --train $(SQUAD_TRAIN)
 
 # The long variants of the load and crash tests that `make test` runs briefly.
 stress: install

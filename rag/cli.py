@@ -219,7 +219,7 @@ def evaluate_golden(
             "the database's index).",
         ),
     ] = None,
-    thresholds: Annotated[Path, typer.Option(help="TOML file with a [thresholds] table.")] = Path(
+    thresholds: Annotated[Path, typer.Option(help="TOML file with a \\[thresholds] table.")] = Path(
         "seeds/eval-thresholds.toml"
     ),
     out: Annotated[

@@ -191,3 +191,23 @@ def test_a_new_spec_makes_the_stored_index_stale(backend: Backend, make) -> None
     with make(IndexSpec("all-MiniLM-L6-v2", 500, 40, "int8")).writer() as transaction:
         assert transaction.stale_reasons == ["chunk_size changed (300 -> 500)"]
         assert [d.doc_id for d in transaction.stored_documents()] == ["tesla"]
+
+
+def test_the_manifest_counts_what_is_live_after_every_write(backend: Backend) -> None:
+    view = write(backend, add=docs("tesla", "byd"))
+    view = write(backend, view, add=docs("tesla", suffix=" Output doubled. A second shift began."))
+    last = write(backend, view, delete=["byd"])
+    for read in (last, backend.load()):
+        chunks = read.chunks_of(["tesla"]).tolist()
+        sentences = sum(read.sentence_spans(c)[0].size for c in chunks)
+        assert (read.manifest.documents, read.manifest.chunks) == (1, len(chunks))
+        assert read.manifest.sentences == sentences == 5
+
+
+def test_a_forced_rebuild_holds_exactly_what_it_was_given(backend: Backend) -> None:
+    write(backend, add=docs("tesla", "byd"))
+    with backend.writer(force=True) as transaction:
+        transaction.replace_all(docs("byd"))
+    view = backend.load()
+    assert [d.doc_id for d in view.live_documents()] == ["byd"]
+    assert view.manifest.documents == 1 and backend.verify() == []

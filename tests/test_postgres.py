@@ -157,3 +157,35 @@ def test_rag_eval_scores_a_fresh_index_and_never_writes_the_database(postgres_ur
     assert done.returncode == 0, done.stderr[-2000:]
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT to_regclass('documents')").fetchone()[0] is None
+
+
+def test_a_database_of_schema_version_1_is_upgraded_in_place(postgres_url: str, embedder) -> None:
+    settings = Settings(database_url=fresh_database(postgres_url), sources=[SEED_DIR])
+    service = RagService.open(settings, embedder)
+    before = service.ask(EXAMPLE_QUESTION)
+    service.backend.close()
+    with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+        # as version 1 left it: float32 sentence vectors, no index of removed documents
+        conn.execute("DROP INDEX documents_removed")
+        conn.execute("DROP INDEX sentences_vector")
+        conn.execute("ALTER TABLE sentences ALTER COLUMN vector TYPE vector(384)")
+        conn.execute("CREATE INDEX sentences_vector ON sentences USING hnsw (vector vector_ip_ops)")
+        conn.execute("UPDATE schema_version SET version = 1")
+    upgraded = RagService.open(settings, embedder)
+    again = RagService.open(settings, embedder)  # finds it upgraded
+    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+        assert conn.execute("SELECT array_agg(version) FROM schema_version").fetchone()[0] == [1, 2]
+        column = conn.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'sentences'::regclass AND attname = 'vector'"
+        ).fetchone()[0]
+    assert column == "halfvec(384)"
+    for replica in (upgraded, again):
+        answer = replica.ask(EXAMPLE_QUESTION)
+        assert (answer.answer, answer.citations[0].quote) == (
+            before.answer,
+            before.citations[0].quote,
+        )
+    assert upgraded.backend.verify() == []
+    for replica in (upgraded, again):
+        replica.backend.close()

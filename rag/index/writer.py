@@ -53,9 +53,14 @@ class Changes:
         """Add documents, replacing any of the same id."""
         self.added.update((doc.doc_id, doc) for doc in documents)
 
+    def live_ids(self, doc_ids: set[str]) -> set[str]:
+        """Which of `doc_ids` the index holds (a store that can look them up overrides this)."""
+        return doc_ids & {d.doc_id for d in self.stored_documents()}
+
     def delete(self, doc_ids: set[str]) -> None:
-        live = {d.doc_id for d in self.stored_documents()} | set(self.added)
-        if missing := doc_ids - live:
+        if not doc_ids:
+            return
+        if missing := doc_ids - self.live_ids(doc_ids) - set(self.added):
             raise NotFoundError(f"unknown doc_id {sorted(missing)[0]!r}")
         self.removed |= doc_ids
         for doc_id in doc_ids:

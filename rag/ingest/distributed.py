@@ -19,7 +19,7 @@ from rag.index.backend import open_backend
 from rag.index.manifest import IndexSpec
 from rag.index.segment import Embedded, embed_documents
 from rag.ingest.documents import Document, iter_files, parse_file
-from rag.models.embeddings import shared_embedder
+from rag.models.embeddings import Embedder, shared_embedder
 
 BATCH_DOCUMENTS = 64  # documents a worker embeds, and the driver writes, at a time
 READ_CPUS = 0.1  # of a core, for a task that reads a file; an encoder takes the rest
@@ -51,8 +51,18 @@ class EmbedBatch:
     """A Ray Data worker: one encoder for its life, batches of documents cut and embedded."""
 
     def __init__(self, settings: dict) -> None:
+        import ray
+
         self.settings = Settings(**settings)
-        self.encoder = embedder_for(self.settings)
+        # as many threads as the CPUs Ray gave this worker, not every core of its machine
+        granted = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+        self.encoder = Embedder(
+            self.settings.model,
+            self.settings.embed_batch_size,
+            self.settings.embed_backend,
+            self.settings.model_cache_dir,
+            threads=max(1, round(granted)),
+        )
         self.spec = spec_for(self.settings, self.encoder.precision)
 
     def __call__(self, batch: dict) -> dict:
@@ -112,7 +122,7 @@ def ingest_with_ray(
             EmbedBatch,
             fn_constructor_kwargs={"settings": values},
             batch_size=BATCH_DOCUMENTS,
-            concurrency=workers,
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=1 - READ_CPUS,
         )
         report = RayIngestReport()

@@ -44,7 +44,9 @@ class Embedder:
         batch_size: int = 16,
         backend: str = DEFAULT_BACKEND,
         cache_dir: Path = Path("index/models"),
+        threads: int | None = None,
     ) -> None:
+        """`threads`: batches embedded side by side (default: one per core of the process)."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedding backend {backend!r}; choose one of {BACKENDS}")
         self.path = resolve_model(model)
@@ -53,7 +55,8 @@ class Embedder:
         self.name = model
         self.batch_size = batch_size
         self.backend, self.onnx = "torch", None
-        self.pool = ThreadPoolExecutor(cores(), thread_name_prefix="embed")  # threads start on use
+        # threads start on use
+        self.pool = ThreadPoolExecutor(threads or cores(), thread_name_prefix="embed")
         if backend != "torch":
             try:
                 if not OnnxTransformer.supports(Path(self.path)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -9,11 +10,13 @@ from contextlib import contextmanager
 
 from rag.errors import Unavailable
 from rag.index.manifest import IndexSpec
-from rag.index.postgres.schema import CHANNEL, has_schema, pool_for
+from rag.index.postgres.schema import CHANNEL, has_schema, pool_for, upgrade
 from rag.index.postgres.view import PostgresView
 from rag.index.postgres.writer import PostgresWriter
 from rag.index.writer import Progress
 from rag.models.embeddings import Encoder
+
+log = logging.getLogger(__name__)
 
 
 class PostgresBackend:
@@ -31,6 +34,8 @@ class PostgresBackend:
             raise Unavailable(f"cannot reach the database ({type(error).__name__})") from None
         with self.connection(write=True) as conn:
             (self.read_only,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if applied := upgrade(conn, self.read_only):
+                log.warning("upgraded the database's schema to version %s", applied[-1])
 
     @contextmanager
     def connection(self, write: bool = False) -> Iterator:

@@ -101,12 +101,12 @@ class PostgresView:
         return np.array([found[int(i)] for i in ids], dtype=np.float32)
 
     def sentence_similarity(self, sentences: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        sql = "SELECT id, -(vector <#> %(q)s) FROM sentences WHERE id = ANY(%(ids)s)"
+        sql = "SELECT id, -(vector <#> %(q)s::halfvec) FROM sentences WHERE id = ANY(%(ids)s)"
         return self.scores(sql, sentences, vector)
 
     def best_sentence_similarity(self, chunks: np.ndarray, vector: np.ndarray) -> np.ndarray:
         sql = """SELECT c.id, best.similarity FROM chunks c CROSS JOIN LATERAL (
-                     SELECT max(-(s.vector <#> %(q)s)) AS similarity FROM sentences s
+                     SELECT max(-(s.vector <#> %(q)s::halfvec)) AS similarity FROM sentences s
                      WHERE s.id >= c.sent_lo AND s.id < c.sent_hi) best
                  WHERE c.id = ANY(%(ids)s)"""
         return self.scores(sql, chunks, vector)
@@ -119,7 +119,7 @@ class PostgresView:
     def dense_chunks(self, query_vector: np.ndarray, sentences: int) -> np.ndarray:
         rows = self.rows(
             f"""SELECT s.chunk FROM sentences s JOIN documents d ON d.id = s.document
-                WHERE {VISIBLE} ORDER BY s.vector <#> %(q)s LIMIT %(n)s""",
+                WHERE {VISIBLE} ORDER BY s.vector <#> %(q)s::halfvec LIMIT %(n)s""",
             q=query_vector,
             n=sentences,
         )

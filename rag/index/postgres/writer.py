@@ -16,6 +16,7 @@ from rag.index.manifest import FORMAT_VERSION, Manifest
 from rag.index.postgres.schema import (
     ANALYZE_MIN,
     CHANNEL,
+    HNSW_BUILD,
     PURGE_AFTER,
     SCHEMA,
     SCHEMA_VERSION,
@@ -39,6 +40,7 @@ class PostgresWriter(Changes):
         super().__init__(backend.spec, force)
         self.backend, self.progress = backend, progress
         self.embedded: list[Embedded] = []
+        self.live = (0, 0)  # documents and sentences live, kept up to date through the write
         self.result: PostgresView | None = None
 
     def __enter__(self) -> PostgresWriter:
@@ -97,33 +99,30 @@ class PostgresWriter(Changes):
         return [Document(r[0], r[2], r[1], r[4], r[3]) for r in rows]
 
     def commit(self) -> bool:
-        """Apply the changes in this transaction; False when there was nothing to write."""
+        """Apply the changes in this transaction; False when there was nothing to write.
+
+        Costs what the change holds, not what the database holds: a write to a large index
+        reads no document it does not touch and counts nothing it can add up."""
         if self.unchanged():
             return False
         rebuild = self.replacement is not None or bool(self.stale_reasons) or not self.schema
         if rebuild:
             documents = self.rebuilt_documents()
-            gone = {d.doc_id for d in self.stored_documents()}
+            gone = self.live_ids(None)  # all of them, even when forced to ignore them
         else:
             documents = list(self.added.values())
             gone = self.removed | set(self.added)
         dimension = self.backend.encoder.dimension
         if not self.schema or (self.manifest and self.manifest.dimension != dimension):
             self.create_schema(dimension)
+        self.live = self.live_counts()
         version = self.version + 1
         self.remove(gone, version)
         self.insert(documents, version)
-        (live,) = self.conn.execute(
-            "SELECT count(*) FROM documents WHERE removed IS NULL"
-        ).fetchone()
+        live, sentences = self.live
         if not live:
             raise WriteError("the index needs at least one document")
-        # counted once here, not by every replica that loads the version
         (chunks,) = self.conn.execute("SELECT chunks FROM corpus_stats").fetchone()
-        (sentences,) = self.conn.execute(
-            "SELECT count(*) FROM sentences s JOIN documents d ON d.id = s.document "
-            "WHERE d.removed IS NULL"
-        ).fetchone()
         manifest = Manifest(
             FORMAT_VERSION, self.spec, dimension, "HNSW (pgvector)", live, chunks, sentences,
             self.sources_fingerprint, time.time(),
@@ -140,12 +139,36 @@ class PostgresWriter(Changes):
         self.conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, str(version)])
         return True
 
+    def live_ids(self, doc_ids: set[str] | None) -> set[str]:
+        """Which of `doc_ids` are live (None: every live one)."""
+        if not self.schema:
+            return set()
+        if doc_ids is None:
+            rows = self.conn.execute("SELECT doc_id FROM documents WHERE removed IS NULL")
+        else:
+            rows = self.conn.execute(
+                "SELECT doc_id FROM documents WHERE doc_id = ANY(%s) AND removed IS NULL",
+                [list(doc_ids)],
+            )
+        return {row[0] for row in rows.fetchall()}
+
+    def live_counts(self) -> tuple[int, int]:
+        """Live documents and sentences before this write: the last version's, as its write
+        counted them (counted afresh only when the index is rebuilt without reading it)."""
+        if self.manifest is not None and self.manifest.dimension == self.backend.encoder.dimension:
+            return self.manifest.documents, self.manifest.sentences
+        return self.conn.execute(
+            "SELECT (SELECT count(*) FROM documents WHERE removed IS NULL), "
+            "(SELECT count(*) FROM sentences s JOIN documents d ON d.id = s.document "
+            "WHERE d.removed IS NULL)"
+        ).fetchone()
+
     def create_schema(self, dimension: int) -> None:
         if self.progress:
             self.progress(f"creating the index schema in the database ({dimension}-d vectors)")
         self.conn.execute(f"DROP TABLE IF EXISTS schema_version, {TABLES} CASCADE")
         self.conn.execute("DROP SEQUENCE IF EXISTS row_ids")
-        self.conn.execute(SCHEMA.format(dim=dimension))
+        self.conn.execute(SCHEMA.format(dim=dimension, hnsw_build=HNSW_BUILD))
         self.conn.execute("INSERT INTO schema_version VALUES (%s)", [SCHEMA_VERSION])
         from pgvector.psycopg import register_vector
 
@@ -163,20 +186,28 @@ class PostgresWriter(Changes):
         ).fetchall()]  # fmt: skip
         if not rows:
             return
-        self.conn.execute(
+        (sentences,) = self.conn.execute(
+            "SELECT count(*) FROM sentences WHERE chunk IN "
+            "(SELECT id FROM chunks WHERE document = ANY(%s))",
+            [rows],
+        ).fetchone()
+        self.live = (self.live[0] - len(rows), self.live[1] - sentences)
+        emptied = self.conn.execute(
             """UPDATE term_stats t SET df = t.df - gone.n FROM (
                    SELECT ct.term, count(*) AS n FROM chunk_terms ct
                    JOIN chunks c ON c.id = ct.chunk WHERE c.document = ANY(%s) GROUP BY ct.term
-               ) gone WHERE t.term = gone.term""",
+               ) gone WHERE t.term = gone.term RETURNING t.term, t.df""",
             [rows],
-        )
+        ).fetchall()
         self.conn.execute(
             """UPDATE corpus_stats SET chunks = chunks - gone.n, tokens = tokens - gone.total
                FROM (SELECT count(*) AS n, coalesce(sum(length), 0) AS total FROM chunks
                      WHERE document = ANY(%s)) gone""",
             [rows],
         )
-        self.conn.execute("DELETE FROM term_stats WHERE df <= 0")
+        self.conn.execute(
+            "DELETE FROM term_stats WHERE term = ANY(%s)", [[t for t, df in emptied if df <= 0]]
+        )
 
     def add_embedded(self, embedded: Embedded) -> None:
         """Add documents cut and embedded elsewhere (Ray workers); replaces same ids."""
@@ -269,6 +300,7 @@ class PostgresWriter(Changes):
                ON CONFLICT (term) DO UPDATE SET df = term_stats.df + excluded.df""",
             [[int(c) for c in chunk_ids]],
         )
+        self.live = (self.live[0] + counts[0], self.live[1] + counts[2])
         self.conn.execute(
             "UPDATE corpus_stats SET chunks = chunks + %s, tokens = tokens + %s",
             [counts[1], sum(len(t) for t in tokens)],
@@ -282,7 +314,7 @@ class PostgresWriter(Changes):
                 return {}
             rows = self.conn.execute(
                 """SELECT DISTINCT ON (key) key, vector FROM (
-                       SELECT key, vector FROM sentences WHERE key = ANY(%(k)s)
+                       SELECT key, vector::vector FROM sentences WHERE key = ANY(%(k)s)
                        UNION ALL
                        SELECT title_key, title_vector FROM documents WHERE title_key = ANY(%(k)s)
                    ) known""",
