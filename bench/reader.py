@@ -157,6 +157,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--window-chars", type=int, help="characters read around a passage's best sentence"
     )
+    parser.add_argument(
+        "--stop-confidence",
+        type=float,
+        help="how sure the first passage's answer must be to "
+        "read no other (default: the service's)",
+    )
     args = parser.parse_args(argv)
     for path in (args.squad, args.squad2):
         if not path.is_file():
@@ -174,11 +180,14 @@ def main(argv: list[str] | None = None) -> None:
             extra["reader_passages"] = args.passages
         if args.window_chars is not None:
             extra["reader_window_chars"] = args.window_chars
+        if args.stop_confidence is not None:
+            extra["reader_stop_confidence"] = args.stop_confidence
         service = project_service(name, documents, **extra)
         payload[name] = {
             "answer_threshold": service.current().answerer.threshold,
             "reader_passages": service.settings.reader_passages,
             "reader_window_chars": service.settings.reader_window_chars,
+            "reader_stop_confidence": service.settings.reader_stop_confidence,
             "whole_corpus": run(service, chosen, False, f"{name} corpus"),
             "gold_paragraph": run(service, chosen, True, f"{name} gold"),
             "documents": len(documents),

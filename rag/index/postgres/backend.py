@@ -74,7 +74,8 @@ class PostgresBackend:
         return PostgresWriter(self, progress, force)
 
     def verify(self) -> list[str]:
-        """BM25 statistics against the rows they count (they must match exactly)."""
+        """BM25 statistics and the version's live counts against the rows they count (they
+        must match exactly: writes keep them up to date instead of counting)."""
         with self.connection() as conn:
             if not has_schema(conn):
                 return ["no index in the database"]
@@ -95,6 +96,19 @@ class PostgresBackend:
             ).fetchone()
             if tuple(counted) != tuple(actual):
                 problems.append(f"corpus statistics {tuple(counted)} != {tuple(actual)}")
+            recorded = conn.execute(
+                "SELECT (manifest->>'documents')::bigint, (manifest->>'sentences')::bigint "
+                "FROM index_state"
+            ).fetchone()
+            live = conn.execute(
+                """SELECT (SELECT count(*) FROM documents WHERE removed IS NULL),
+                          (SELECT count(*) FROM sentences s JOIN documents d
+                           ON d.id = s.document WHERE d.removed IS NULL)"""
+            ).fetchone()
+            if recorded is not None and tuple(recorded) != tuple(live):
+                problems.append(
+                    f"the version's (documents, sentences) {tuple(recorded)} != {tuple(live)}"
+                )
             return problems
 
     def on_change(self, callback: Callable[[], None]) -> None:
