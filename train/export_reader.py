@@ -19,6 +19,7 @@ from pathlib import Path
 from rag.index.store import file_digest
 from rag.models.onnx_runtime import quantize_int8
 from rag.models.reader import MODEL_FILE
+from train.reader import shrink
 
 
 def load_trained(trained: Path):
@@ -29,7 +30,11 @@ def load_trained(trained: Path):
 
     if (trained / "final").is_dir():
         return AutoModelForQuestionAnswering.from_pretrained(trained / "final"), "final"
-    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+    config = json.loads((trained / "config.json").read_text())
+    model = shrink(
+        AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2")),
+        config.get("keep_layers", ""),
+    )
     state = torch.load(trained / "checkpoint.pt", weights_only=False)
     model.load_state_dict(state["model"])
     return model, f"checkpoint at step {state['step']}"

@@ -67,6 +67,7 @@ class Config:
     checkpoint_every: int = 200
     bf16: bool = True
     init_from: str = ""  # a trained stage's `final` folder to continue from; "" = the base encoder
+    keep_layers: str = ""  # encoder layers of the start to keep ("0,2,5": a smaller, faster reader)
 
 
 def split_articles(data: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -199,6 +200,18 @@ def save_atomically(obj, path: Path) -> None:
     os.replace(staging, path)
 
 
+def shrink(model, keep_layers: str):
+    """The model with only the listed encoder layers, in order (before any checkpoint loads)."""
+    if not keep_layers:
+        return model
+    import torch
+
+    kept = [int(i) for i in keep_layers.split(",")]
+    model.bert.encoder.layer = torch.nn.ModuleList(model.bert.encoder.layer[i] for i in kept)
+    model.config.num_hidden_layers = len(kept)
+    return model
+
+
 def train(cfg: Config) -> Path:
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -228,7 +241,7 @@ def train(cfg: Config) -> Path:
         answerless,
         time.time() - started,
     )
-    model = AutoModelForQuestionAnswering.from_pretrained(base)
+    model = shrink(AutoModelForQuestionAnswering.from_pretrained(base), cfg.keep_layers)
     # The 30k x 384 word embeddings are half the parameters; frozen, they cost no optimiser time.
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
