@@ -146,3 +146,21 @@ def test_a_missing_or_altered_model_is_refused_with_the_fix(tmp_path: Path) -> N
         handle.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(ReaderError, match="SHA-256"):
         Reader(altered)
+
+
+def test_a_smaller_reader_keeps_the_chosen_layers_of_a_larger_one() -> None:
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    from rag.models.embeddings import resolve_model
+    from train.reader import shrink
+
+    full = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+    originals = [full.bert.encoder.layer[i] for i in (0, 2, 5)]
+    small = shrink(full, "0,2,5")
+    assert list(small.bert.encoder.layer) == originals
+    assert small.config.num_hidden_layers == 3
+    ids = torch.tensor([[101, 2054, 102, 2023, 102]])
+    with torch.no_grad():
+        out = small(input_ids=ids, attention_mask=torch.ones_like(ids))
+    assert out.start_logits.shape == (1, 5)
