@@ -19,7 +19,7 @@ from rag.index.backend import open_backend
 from rag.index.manifest import IndexSpec
 from rag.index.segment import Embedded, embed_documents
 from rag.ingest.documents import Document, iter_files, parse_file
-from rag.models.embeddings import Embedder, shared_embedder
+from rag.models.embeddings import shared_embedder
 
 BATCH_DOCUMENTS = 64  # documents a worker embeds, and the driver writes, at a time
 READ_CPUS = 0.1  # of a core, for a task that reads a file; an encoder takes the rest
@@ -56,13 +56,7 @@ class EmbedBatch:
         self.settings = Settings(**settings)
         # as many threads as the CPUs Ray gave this worker, not every core of its machine
         granted = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-        self.encoder = Embedder(
-            self.settings.model,
-            self.settings.embed_batch_size,
-            self.settings.embed_backend,
-            self.settings.model_cache_dir,
-            threads=max(1, round(granted)),
-        )
+        self.encoder = embedder_for(self.settings, threads=max(1, round(granted)))
         self.spec = spec_for(self.settings, self.encoder.precision)
 
     def __call__(self, batch: dict) -> dict:
@@ -75,9 +69,13 @@ class EmbedBatch:
         return {"embedded": [pickle.dumps(embedded)], "problems": [json.dumps(problems)]}
 
 
-def embedder_for(settings: Settings):
+def embedder_for(settings: Settings, threads: int | None = None):
     return shared_embedder(
-        settings.model, settings.embed_batch_size, settings.embed_backend, settings.model_cache_dir
+        settings.model,
+        settings.embed_batch_size,
+        settings.embed_backend,
+        settings.model_cache_dir,
+        threads,
     )
 
 

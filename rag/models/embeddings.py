@@ -208,6 +208,7 @@ def shared_embedder(
     batch_size: int = 16,
     backend: str = DEFAULT_BACKEND,
     cache_dir: Path = Path("index/models"),
+    threads: int | None = None,
 ) -> Embedder:
     """One loaded model per process: loading costs seconds and hundreds of MB."""
-    return Embedder(model, batch_size, backend, cache_dir)
+    return Embedder(model, batch_size, backend, cache_dir, threads)

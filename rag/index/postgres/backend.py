@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from rag.errors import Unavailable
 from rag.index.manifest import IndexSpec
-from rag.index.postgres.schema import CHANNEL, has_schema, pool_for, upgrade
+from rag.index.postgres.schema import CHANNEL, LIVE_COUNTS, has_schema, pool_for, upgrade
 from rag.index.postgres.view import PostgresView
 from rag.index.postgres.writer import PostgresWriter
 from rag.index.writer import Progress
@@ -100,11 +100,7 @@ class PostgresBackend:
                 "SELECT (manifest->>'documents')::bigint, (manifest->>'sentences')::bigint "
                 "FROM index_state"
             ).fetchone()
-            live = conn.execute(
-                """SELECT (SELECT count(*) FROM documents WHERE removed IS NULL),
-                          (SELECT count(*) FROM sentences s JOIN documents d
-                           ON d.id = s.document WHERE d.removed IS NULL)"""
-            ).fetchone()
+            live = conn.execute(LIVE_COUNTS).fetchone()
             if recorded is not None and tuple(recorded) != tuple(live):
                 problems.append(
                     f"the version's (documents, sentences) {tuple(recorded)} != {tuple(live)}"

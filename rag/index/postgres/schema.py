@@ -92,6 +92,10 @@ CREATE INDEX sentences_vector ON sentences USING hnsw (vector halfvec_ip_ops)
     WITH ({hnsw_build});
 """,
 }
+# Live documents and sentences, counted from the rows (writes carry them forward instead).
+LIVE_COUNTS = """SELECT (SELECT count(*) FROM documents WHERE removed IS NULL),
+    (SELECT count(*) FROM sentences s JOIN documents d ON d.id = s.document
+     WHERE d.removed IS NULL)"""
 TABLES = "sentences, chunk_terms, term_stats, corpus_stats, chunks, documents, index_state"
 
 

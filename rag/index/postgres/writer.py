@@ -17,6 +17,7 @@ from rag.index.postgres.schema import (
     ANALYZE_MIN,
     CHANNEL,
     HNSW_BUILD,
+    LIVE_COUNTS,
     PURGE_AFTER,
     SCHEMA,
     SCHEMA_VERSION,
@@ -157,11 +158,7 @@ class PostgresWriter(Changes):
         counted them (counted afresh only when the index is rebuilt without reading it)."""
         if self.manifest is not None and self.manifest.dimension == self.backend.encoder.dimension:
             return self.manifest.documents, self.manifest.sentences
-        return self.conn.execute(
-            "SELECT (SELECT count(*) FROM documents WHERE removed IS NULL), "
-            "(SELECT count(*) FROM sentences s JOIN documents d ON d.id = s.document "
-            "WHERE d.removed IS NULL)"
-        ).fetchone()
+        return self.conn.execute(LIVE_COUNTS).fetchone()
 
     def create_schema(self, dimension: int) -> None:
         if self.progress:
