@@ -164,3 +164,41 @@ def test_a_smaller_reader_keeps_the_chosen_layers_of_a_larger_one() -> None:
     with torch.no_grad():
         out = small(input_ids=ids, attention_mask=torch.ones_like(ids))
     assert out.start_logits.shape == (1, 5)
+
+
+@pytest.mark.parametrize(
+    "question,expected",
+    [
+        ("When did Xiaomi start selling cars?", {"xiaomi start selling cars"}),
+        ("Where will the cars be made?", {"will cars made"}),
+        ("How many people founded Xiaomi?", {"people founded xiaomi"}),
+    ],
+)
+def test_a_question_as_search_keywords_keeps_its_content_words(question, expected) -> None:
+    import random
+
+    from train.reader import QUESTION_WORD_HINTS, search_form
+
+    for seed in range(20):
+        keywords = search_form(question, random.Random(seed))
+        hints = {h for hints in QUESTION_WORD_HINTS.values() for h in hints if h}
+        core = keywords
+        for hint in sorted(hints, key=len, reverse=True):
+            core = core.removeprefix(hint + " ").removesuffix(" " + hint)
+        assert core in expected, keywords
+    assert search_form("Why?", random.Random(0)) is None
+
+
+def test_a_vague_follow_up_replaces_a_whole_name_with_a_pronoun() -> None:
+    import random
+
+    from train.reader import vague_referent
+
+    forms = {
+        vague_referent("When did the Great Wall Motor plant open?", random.Random(s))
+        for s in range(20)
+    }
+    assert forms == {"When did it plant open?", "When did they plant open?"}
+    owners = {vague_referent("Who founded Xiaomi's car unit?", random.Random(s)) for s in range(20)}
+    assert owners == {"Who founded its car unit?", "Who founded their car unit?"}
+    assert vague_referent("Who built it?", random.Random(0)) is None

@@ -44,6 +44,16 @@ ANTONYMS = {
     for word, other in ((a, b), (b, a))
 }
 AUXILIARY = re.compile(r"^(\w+ )(is|was|are|were) ")
+# What a search box gets instead of the question word: "when did X open" -> "X open date".
+QUESTION_WORD_HINTS = {
+    "when": ("date", "when", "year", ""),
+    "where": ("location", "where", "place", ""),
+    "who": ("who", ""),
+    "whom": ("who", ""),
+    "how many": ("number", "how many", ""),
+    "how much": ("how much", "amount", "price", ""),
+}
+PREPOSITIONS = frozenset("of in on at to for by with from about into after before".split())  # noqa: SIM905
 
 
 @dataclass
@@ -63,6 +73,8 @@ class Config:
     )
     edited_question_negatives: float = 0.2  # share with an entity swapped out of the question
     meaning_edit_negatives: float = 0.0  # share with an antonym or a negation put in
+    search_form_questions: float = 0.0  # share asked as search-box keywords ("xiaomi ev date")
+    vague_referent_questions: float = 0.0  # share with a name made a pronoun (follow-ups)
     answerless_window_keep: float = 0.3  # windows of long paragraphs that miss the answer
     checkpoint_every: int = 200
     bf16: bool = True
@@ -114,6 +126,61 @@ def edit_meaning(question: str, context: str, rng: random.Random) -> str | None:
     return None
 
 
+def search_form(question: str, rng: random.Random) -> str | None:
+    """The question as people type it into a search box: its content words, lower case, with
+    the question word kept or swapped for the kind of answer wanted."""
+    lowered = question.lower()
+    hints = next(
+        (
+            hints
+            for word, hints in QUESTION_WORD_HINTS.items()
+            if re.match(rf"\W*{word}\b", lowered)
+        ),
+        ("",),
+    )
+    words = [w for w in WORD.findall(lowered) if w not in STOP and w not in ("many", "much")]
+    if len(words) < 2:
+        return None
+    hint = rng.choice(hints)
+    keywords = [hint, *words] if hint and rng.random() < 0.4 else [*words, hint]
+    return " ".join(w for w in keywords if w)
+
+
+def vague_referent(question: str, rng: random.Random) -> str | None:
+    """A name in the question made a pronoun, as in a follow-up ("when will it arrive?"): the
+    passage still answers it, so the reader should not take vagueness for "no answer"."""
+    names = [
+        m
+        for m in PROPER.finditer(question)
+        if len(m.group()) > 2
+        and re.search(r"(?:^|\s)[a-z]+ $", question[: m.start()])
+        and question[m.end() : m.end() + 1] in ("", " ", "?", ",", "'")
+    ]
+    if not names:
+        return None
+    match = rng.choice(names)
+    start, end = match.span()
+    before = question[:start]
+    if before.endswith("the "):
+        start -= 4
+    if question.startswith("'s", end):
+        pronoun, end = rng.choice(("its", "their")), end + 2
+    elif before.split()[-1] in PREPOSITIONS:
+        pronoun = rng.choice(("it", "them"))
+    else:
+        pronoun = rng.choice(("it", "they"))
+    return question[:start] + pronoun + question[end:]
+
+
+def rephrase(question: str, cfg: Config, rng: random.Random, vague: bool = True) -> str:
+    """The question as asked, or (at the configured rates) as a follow-up or a search query."""
+    if vague and cfg.vague_referent_questions and rng.random() < cfg.vague_referent_questions:
+        question = vague_referent(question, rng) or question
+    if cfg.search_form_questions and rng.random() < cfg.search_form_questions:
+        question = search_form(question, rng) or question
+    return question
+
+
 def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> list[dict]:
     """(question, context, answer char span or None) triples: SQuAD's, plus negatives."""
     pool: dict[str, list[str]] = {"name": [], "number": []}
@@ -135,7 +202,7 @@ def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> lis
                     start = context.find(answer["text"])
                 if start < 0:
                     continue
-                question = qa["question"]
+                question = rephrase(qa["question"], cfg, rng)
                 span = (start, start + len(answer["text"]))
                 examples.append({"q": question, "c": context, "span": span})
                 if rng.random() < cfg.other_paragraph_negatives and len(paragraphs) > 1:
@@ -145,11 +212,12 @@ def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> lis
                     if answer["text"].lower() not in paragraphs[other].lower():
                         examples.append({"q": question, "c": paragraphs[other], "span": None})
                 if rng.random() < cfg.edited_question_negatives:
-                    edited = edit_question(question, context, pool, rng)
+                    edited = edit_question(qa["question"], context, pool, rng)
                     if edited:
+                        edited = rephrase(edited, cfg, rng, vague=False)
                         examples.append({"q": edited, "c": context, "span": None})
                 if cfg.meaning_edit_negatives and rng.random() < cfg.meaning_edit_negatives:
-                    edited = edit_meaning(question, context, rng)
+                    edited = edit_meaning(qa["question"], context, rng)
                     if edited:
                         examples.append({"q": edited, "c": context, "span": None})
     return examples
