@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
 
@@ -175,13 +176,11 @@ def test_a_smaller_reader_keeps_the_chosen_layers_of_a_larger_one() -> None:
     ],
 )
 def test_a_question_as_search_keywords_keeps_its_content_words(question, expected) -> None:
-    import random
-
     from train.reader import QUESTION_WORD_HINTS, search_form
 
+    hints = {h for hints in QUESTION_WORD_HINTS.values() for h in hints if h}
     for seed in range(20):
         keywords = search_form(question, random.Random(seed))
-        hints = {h for hints in QUESTION_WORD_HINTS.values() for h in hints if h}
         core = keywords
         for hint in sorted(hints, key=len, reverse=True):
             core = core.removeprefix(hint + " ").removesuffix(" " + hint)
@@ -190,8 +189,6 @@ def test_a_question_as_search_keywords_keeps_its_content_words(question, expecte
 
 
 def test_a_vague_follow_up_replaces_a_whole_name_with_a_pronoun() -> None:
-    import random
-
     from train.reader import vague_referent
 
     forms = {
