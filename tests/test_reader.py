@@ -199,3 +199,20 @@ def test_a_vague_follow_up_replaces_a_whole_name_with_a_pronoun() -> None:
     owners = {vague_referent("Who founded Xiaomi's car unit?", random.Random(s)) for s in range(20)}
     assert owners == {"Who founded its car unit?", "Who founded their car unit?"}
     assert vague_referent("Who built it?", random.Random(0)) is None
+
+
+def test_a_paragraph_without_its_answer_keeps_the_topic_and_loses_the_answer() -> None:
+    from train.reader import without_answer
+
+    article = (SEED_DIR / "xiaomi-great-wall-electric-car.txt").read_text()
+    two = article.split("\n\n")[2]  # "...produced in Hong Kong city. ...began in 1984 and..."
+    four = " ".join(article.split("\n\n")[2:4])
+    start = four.index("1984")
+    rest = without_answer(four, (start, start + 4), "1984")
+    assert rest is not None and "1984" not in rest
+    assert rest.startswith("According to Reuters, Xiaomi cars will be produced in Hong Kong city.")
+    assert "9%" in rest and len(rest) < len(four)
+    start = four.index("Hong Kong")  # said again in a sentence that stays: not silent on it
+    assert without_answer(four, (start, start + 9), "Hong Kong") is None
+    start = two.index("1984")  # one sentence left is not a paragraph
+    assert without_answer(two, (start, start + 4), "1984") is None

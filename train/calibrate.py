@@ -5,7 +5,9 @@
 Uses only the SQuAD train articles the reader never trained on (train.reader.HOLDOUT_EVERY).
 Half of them are indexed; their questions are asked as they are, with a name or number swapped
 for one the articles never mention, and with an antonym or a negation put in (SQuAD 2.0's
-recipes for unanswerable questions); the other half's questions have no answer in the index.
+recipes for unanswerable questions); the other half's questions have no answer in the index,
+and are also asked of their own paragraph with the sentences that answer them taken out (the
+article is on topic but does not say: the hardest case).
 Every candidate span the service considers is labelled right (token F1 >= RIGHT_F1 with a gold
 answer) or wrong, and a logistic model is fitted on them. The weights go into the reader's
 reader.json.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +33,14 @@ from rag.query.answer import FEATURES, ExtractiveAnswerer
 from rag.query.normalize import RIGHT_F1, is_right
 from rag.query.pipeline import Query
 from rag.service import RagService
-from train.reader import NUMBER, PROPER, edit_meaning, edit_question, split_articles
+from train.reader import (
+    NUMBER,
+    PROPER,
+    edit_meaning,
+    edit_question,
+    split_articles,
+    without_answer,
+)
 
 
 def questions_of(articles: list[dict]) -> list[tuple[str, list[str]]]:
@@ -58,6 +68,21 @@ def edited_questions(
     return edited
 
 
+def answer_removed(articles: list[dict]) -> list[tuple[str, str]]:
+    """(question, its paragraph without the sentences that answer it) pairs."""
+    pairs = []
+    for article in articles:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                answer = qa["answers"][0]
+                start = answer["answer_start"]
+                span = (start, start + len(answer["text"]))
+                rest = without_answer(paragraph["context"], span, answer["text"])
+                if rest and qa["question"].strip():
+                    pairs.append((qa["question"], rest))
+    return pairs
+
+
 def entity_swap(articles: list[dict], rng: random.Random) -> Callable[[str, str], str | None]:
     pool: dict[str, list[str]] = {"name": [], "number": []}
     for question, _ in questions_of(articles):
@@ -67,14 +92,20 @@ def entity_swap(articles: list[dict], rng: random.Random) -> Callable[[str, str]
 
 
 def collect(
-    service: RagService, asked: list[tuple[str, list[str]]]
+    service: RagService,
+    asked: list[tuple[str, list[str]]],
+    only_documents: list[str] | None = None,
+    first_owner: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Signals and right/wrong labels of every candidate span, and whose question it is."""
+    """Signals and right/wrong labels of every candidate span, and whose question it is
+    (numbered from `first_owner`); `only_documents` restricts each question to one document."""
     answerer: ExtractiveAnswerer = service.current().answerer
     index = service.current().index
     rows, labels, owners = [], [], []
-    for n, (question, answers) in enumerate(tqdm(asked, desc="candidates")):
-        query = Query(question)
+    for n, (question, answers) in enumerate(tqdm(asked, desc="candidates"), first_owner):
+        query = Query(
+            question, doc_ids=(only_documents[n - first_owner],) if only_documents else None
+        )
         depth = service.settings.reader_passages
         retrieval, _ = service.pipeline.retrieve(service.current(), query, depth)
         for candidate in answerer.candidates(retrieval):
@@ -116,6 +147,12 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=1500, help="questions of each kind")
     parser.add_argument("--index-dir", type=Path, default=Path("build/calibration-index"))
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--answer-removed-questions",
+        type=int,
+        default=0,
+        help="questions asked of their paragraph without the sentences that answer them",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     _, held = split_articles(json.loads(args.data.read_text())["data"])
@@ -145,6 +182,26 @@ def main() -> None:
     }
     asked = [q for items in kinds.values() for q in items]
     features, labels, owners = collect(service, asked)
+    if args.answer_removed_questions:
+        removed = answer_removed(absent)
+        removed = rng.sample(removed, min(args.answer_removed_questions, len(removed)))
+        removed_documents = [
+            make_document(f"removed-{n}", rest) for n, (_, rest) in enumerate(removed)
+        ]
+        index_dir = args.index_dir.with_name(args.index_dir.name + "-answer-removed")
+        shutil.rmtree(index_dir, ignore_errors=True)  # its documents differ from run to run
+        other = RagService(
+            Settings(index_dir=index_dir, sources=[], answer_threshold=0.0), reader=reader
+        )
+        other.ingest(removed_documents, progress=print)
+        kinds["answer_removed"] = [(question, []) for question, _ in removed]
+        more = collect(
+            other, kinds["answer_removed"], [d.doc_id for d in removed_documents], len(asked)
+        )
+        asked += kinds["answer_removed"]
+        features, labels, owners = (
+            np.concatenate(pair) for pair in zip((features, labels, owners), more, strict=True)
+        )
     model = LogisticRegression(C=1.0, max_iter=2000).fit(features, labels)
     probability = model.predict_proba(features)[:, 1]
     answerable = np.array([bool(answers) for _, answers in asked])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.ingest.chunking import split_sentences
 from rag.models.reader_windows import WindowTokenizer, build_windows, pad, token_span
 
 log = logging.getLogger("train")
@@ -75,6 +76,7 @@ class Config:
     meaning_edit_negatives: float = 0.0  # share with an antonym or a negation put in
     search_form_questions: float = 0.0  # share asked as search-box keywords ("xiaomi ev date")
     vague_referent_questions: float = 0.0  # share with a name made a pronoun (follow-ups)
+    answer_removed_negatives: float = 0.0  # share read against their paragraph minus the answer
     answerless_window_keep: float = 0.3  # windows of long paragraphs that miss the answer
     checkpoint_every: int = 200
     bf16: bool = True
@@ -172,6 +174,17 @@ def vague_referent(question: str, rng: random.Random) -> str | None:
     return question[:start] + pronoun + question[end:]
 
 
+def without_answer(context: str, span: tuple[int, int], answer: str) -> str | None:
+    """The paragraph with the sentences holding the answer taken out: still on the question's
+    topic, with its names, but no longer saying what was asked (as when an article does not
+    give a car's price). None when the answer is also said elsewhere or nothing is left."""
+    kept = [s for s in split_sentences(context) if s.end <= span[0] or s.start >= span[1]]
+    rest = " ".join(context[s.start : s.end] for s in kept)
+    if len(kept) < 2 or answer.lower() in rest.lower():
+        return None
+    return rest
+
+
 def rephrase(question: str, cfg: Config, rng: random.Random, vague: bool = True) -> str:
     """The question as asked, or (at the configured rates) as a follow-up or a search query."""
     if vague and cfg.vague_referent_questions and rng.random() < cfg.vague_referent_questions:
@@ -220,6 +233,10 @@ def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> lis
                     edited = edit_meaning(qa["question"], context, rng)
                     if edited:
                         examples.append({"q": edited, "c": context, "span": None})
+                if cfg.answer_removed_negatives and rng.random() < cfg.answer_removed_negatives:
+                    rest = without_answer(context, span, answer["text"])
+                    if rest:
+                        examples.append({"q": question, "c": rest, "span": None})
     return examples
 
 
