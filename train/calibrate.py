@@ -5,9 +5,9 @@
 Uses only the SQuAD train articles the reader never trained on (train.reader.HOLDOUT_EVERY).
 Half of them are indexed; their questions are asked as they are, with a name or number swapped
 for one the articles never mention, and with an antonym or a negation put in (SQuAD 2.0's
-recipes for unanswerable questions); the other half's questions have no answer in the index,
-and are also asked of their own paragraph with the sentences that answer them taken out (the
-article is on topic but does not say: the hardest case).
+recipes for unanswerable questions); the other half's questions have no answer in the index.
+`--answer-removed-questions N` also asks N of those of their own paragraph with the sentences
+that answer them taken out (tried; the shipped calibration does not: see the README).
 Every candidate span the service considers is labelled right (token F1 >= RIGHT_F1 with a gold
 answer) or wrong, and a logistic model is fitted on them. The weights go into the reader's
 reader.json.
