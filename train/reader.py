@@ -177,7 +177,7 @@ def vague_referent(question: str, rng: random.Random) -> str | None:
 def without_answer(context: str, span: tuple[int, int], answer: str) -> str | None:
     """The paragraph with the sentences holding the answer taken out: still on the question's
     topic, with its names, but no longer saying what was asked (as when an article does not
-    give a car's price). None when the answer is also said elsewhere or nothing is left."""
+    give a car's price). None when the answer is said elsewhere too, or under two sentences stay."""
     kept = [s for s in split_sentences(context) if s.end <= span[0] or s.start >= span[1]]
     rest = " ".join(context[s.start : s.end] for s in kept)
     if len(kept) < 2 or answer.lower() in rest.lower():
