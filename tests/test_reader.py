@@ -216,3 +216,20 @@ def test_a_paragraph_without_its_answer_keeps_the_topic_and_loses_the_answer() -
     assert without_answer(four, (start, start + 9), "Hong Kong") is None
     start = two.index("1984")  # one sentence left is not a paragraph
     assert without_answer(two, (start, start + 4), "1984") is None
+
+
+def test_a_student_is_taught_where_the_teacher_points_and_nowhere_in_the_padding() -> None:
+    import torch
+
+    from train.reader import distillation_loss
+
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0]])
+    teacher = torch.tensor([[0.5, 3.0, -1.0, 0.0, 9.0, 9.0]])
+    assert distillation_loss(teacher, teacher, mask, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    padded_differently = teacher.clone()
+    padded_differently[0, 4:] = -9.0
+    assert distillation_loss(padded_differently, teacher, mask, 2.0).item() == pytest.approx(
+        0.0, abs=1e-6
+    )
+    elsewhere = torch.tensor([[3.0, 0.5, -1.0, 0.0, 0.0, 0.0]])
+    assert distillation_loss(elsewhere, teacher, mask, 2.0).item() > 0.5

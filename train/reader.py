@@ -82,6 +82,9 @@ class Config:
     bf16: bool = True
     init_from: str = ""  # a trained stage's `final` folder to continue from; "" = the base encoder
     keep_layers: str = ""  # encoder layers of the start to keep ("0,2,5": a smaller, faster reader)
+    distill_from: str = ""  # a trained reader's `final` folder whose start/end scores to imitate
+    distill_weight: float = 0.5  # share of the loss that is imitation (with distill_from)
+    distill_temperature: float = 2.0
 
 
 def split_articles(data: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -297,6 +300,19 @@ def shrink(model, keep_layers: str):
     return model
 
 
+def distillation_loss(student, teacher, mask, temperature: float):
+    """How far the student's distribution over answer positions is from the teacher's (KL,
+    both softened by `temperature`, scaled by its square as in Hinton et al.)."""
+    import torch
+
+    def log_soft(logits):
+        return torch.log_softmax(logits.float().masked_fill(mask == 0, -1e4) / temperature, -1)
+
+    return torch.nn.functional.kl_div(
+        log_soft(student), log_soft(teacher), log_target=True, reduction="batchmean"
+    ) * (temperature**2)
+
+
 def train(cfg: Config) -> Path:
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -327,6 +343,9 @@ def train(cfg: Config) -> Path:
         time.time() - started,
     )
     model = shrink(AutoModelForQuestionAnswering.from_pretrained(base), cfg.keep_layers)
+    teacher = None
+    if cfg.distill_from:
+        teacher = AutoModelForQuestionAnswering.from_pretrained(cfg.distill_from).eval()
     # The 30k x 384 word embeddings are half the parameters; frozen, they cost no optimiser time.
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -375,6 +394,14 @@ def train(cfg: Config) -> Path:
             torch.nn.functional.cross_entropy(start_logits, starts)
             + torch.nn.functional.cross_entropy(end_logits, ends)
         ) / 2
+        if teacher is not None:
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                taught = teacher(input_ids=ids, attention_mask=mask, token_type_ids=types)
+            imitation = (
+                distillation_loss(start_logits, taught.start_logits, mask, cfg.distill_temperature)
+                + distillation_loss(end_logits, taught.end_logits, mask, cfg.distill_temperature)
+            ) / 2
+            loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * imitation
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
