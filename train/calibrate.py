@@ -36,6 +36,7 @@ from rag.service import RagService
 from train.reader import (
     NUMBER,
     PROPER,
+    answer_span,
     edit_meaning,
     edit_question,
     split_articles,
@@ -75,9 +76,8 @@ def answer_removed(articles: list[dict]) -> list[tuple[str, str]]:
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
                 answer = qa["answers"][0]
-                start = answer["answer_start"]
-                span = (start, start + len(answer["text"]))
-                rest = without_answer(paragraph["context"], span, answer["text"])
+                span = answer_span(paragraph["context"], answer)
+                rest = span and without_answer(paragraph["context"], span, answer["text"])
                 if rest and qa["question"].strip():
                     pairs.append((qa["question"], rest))
     return pairs

@@ -177,6 +177,15 @@ def vague_referent(question: str, rng: random.Random) -> str | None:
     return question[:start] + pronoun + question[end:]
 
 
+def answer_span(context: str, answer: dict) -> tuple[int, int] | None:
+    """Where the answer's text is, near its recorded start (the rebuilt data's starts may be
+    a few characters off), else anywhere in the paragraph."""
+    start = context.find(answer["text"], max(0, answer["answer_start"] - 10))
+    if start < 0:
+        start = context.find(answer["text"])
+    return None if start < 0 else (start, start + len(answer["text"]))
+
+
 def without_answer(context: str, span: tuple[int, int], answer: str) -> str | None:
     """The paragraph with the sentences holding the answer taken out: still on the question's
     topic, with its names, but no longer saying what was asked (as when an article does not
@@ -213,13 +222,10 @@ def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> lis
             context = paragraph["context"]
             for qa in paragraph["qas"]:
                 answer = qa["answers"][0]
-                start = context.find(answer["text"], max(0, answer["answer_start"] - 10))
-                if start < 0:
-                    start = context.find(answer["text"])
-                if start < 0:
+                span = answer_span(context, answer)
+                if span is None:
                     continue
                 question = rephrase(qa["question"], cfg, rng)
-                span = (start, start + len(answer["text"]))
                 examples.append({"q": question, "c": context, "span": span})
                 if rng.random() < cfg.other_paragraph_negatives and len(paragraphs) > 1:
                     asked = content_words(question)
