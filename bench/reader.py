@@ -67,20 +67,27 @@ def scores(predicted: str | None, answers: list[str]) -> tuple[float, float]:
     return exact, max(token_f1(predicted, a) for a in answers)
 
 
-def run(service: RagService, items: list[Item], gold_paragraph: bool, label: str) -> dict:
-    rows = []
+def ask_all(
+    service: RagService, items: list[Item], gold_paragraph: bool, label: str
+) -> tuple[list[tuple[str | None, float]], float]:
+    """Each item's answer (None: abstained) and confidence, and the seconds it all took."""
+    answers = []
     started = time.perf_counter()
     for item in tqdm(items, desc=label):
         result = service.ask(
             item.question, top_k=5, doc_ids=[item.doc_id] if gold_paragraph else None
         )
-        predicted = result.answer if result.answerable else None
+        answers.append((result.answer if result.answerable else None, result.confidence))
+    return answers, time.perf_counter() - started
+
+
+def run(service: RagService, items: list[Item], gold_paragraph: bool, label: str) -> dict:
+    answers, seconds = ask_all(service, items, gold_paragraph, label)
+    rows = []
+    for item, (predicted, confidence) in zip(items, answers, strict=True):
         exact, f1 = scores(predicted, item.answers)
         right = predicted is not None and is_right(predicted, item.answers)
-        rows.append(
-            (exact, f1, result.confidence, predicted is not None, right, bool(item.answers))
-        )
-    seconds = time.perf_counter() - started
+        rows.append((exact, f1, confidence, predicted is not None, right, bool(item.answers)))
     exact, f1, confidence, answered, right, has_answer = (
         np.array(c) for c in zip(*rows, strict=True)
     )

@@ -233,3 +233,39 @@ def test_a_student_is_taught_where_the_teacher_points_and_nowhere_in_the_padding
     )
     elsewhere = torch.tensor([[3.0, 0.5, -1.0, 0.0, 0.0, 0.0]])
     assert distillation_loss(elsewhere, teacher, mask, 2.0).item() > 0.5
+
+
+def test_an_exported_reader_runs_fused_int8_and_scores_like_the_trained_one(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+    import onnx
+    import torch
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from train.export_reader import export
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128
+    )
+    trained = BertForQuestionAnswering(config).eval()
+    trained.save_pretrained(tmp_path / "trained" / "final")
+    digest = export(tmp_path / "trained", tmp_path / "out", fused=True)
+
+    graph = onnx.load(tmp_path / "out" / MODEL_FILE).graph
+    assert sum(node.op_type == "QAttention" for node in graph.node) == 2  # one per layer
+    reader = Reader(tmp_path / "out", expected_sha256=digest)
+    question, passage = "Who builds the cars?", "Great Wall Motor builds the cars in China."
+    windows = build_windows(reader.tokenizer, [question], [passage])
+    ids = np.array(windows.input_ids)
+    feeds = {
+        "input_ids": ids,
+        "attention_mask": np.ones_like(ids),
+        "token_type_ids": np.array(windows.token_type_ids),
+    }
+    start, _ = reader.session.run(None, feeds)
+    with torch.no_grad():
+        expected = trained(**{k: torch.from_numpy(v) for k, v in feeds.items()}).start_logits
+    assert np.corrcoef(start[0], expected[0].numpy())[0, 1] > 0.95
+    assert reader.read(question, [passage])[0].passage == 0

@@ -22,17 +22,19 @@ from rag.models.reader import MODEL_FILE
 from train.reader import shrink
 
 
-def load_trained(trained: Path):
+def load_trained(trained: Path, eager_attention: bool = False):
     import torch
     from transformers import AutoModelForQuestionAnswering
 
     from rag.models.embeddings import resolve_model
 
+    # eager attention traces to the MatMul/Softmax pattern that onnxruntime fuses (see `fuse`)
+    eager = {"attn_implementation": "eager"} if eager_attention else {}
     if (trained / "final").is_dir():
-        return AutoModelForQuestionAnswering.from_pretrained(trained / "final"), "final"
+        return AutoModelForQuestionAnswering.from_pretrained(trained / "final", **eager), "final"
     config = json.loads((trained / "config.json").read_text())
     model = shrink(
-        AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2")),
+        AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"), **eager),
         config.get("keep_layers", ""),
     )
     state = torch.load(trained / "checkpoint.pt", weights_only=False)
@@ -53,13 +55,35 @@ def training_record(trained: Path) -> dict:
     return training
 
 
-def export(trained: Path, out: Path) -> str:
+def fuse(fp32: Path, config) -> Path:
+    """The graph with each layer's attention, GELU and layer norms as single onnxruntime
+    operators: about a tenth less time per passage; the answers differ only as much as
+    int8 rounding moves them (so the calibration must be fitted again)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused = fp32.with_name("fused.onnx")
+    model = optimize_model(
+        str(fp32),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        opt_level=1,
+    )
+    if model.get_fused_operator_statistics()["Attention"] != config.num_hidden_layers:
+        raise RuntimeError(
+            f"attention was not fused in {fp32}: {model.get_fused_operator_statistics()}"
+        )
+    model.save_model_to_file(str(fused))
+    return fused
+
+
+def export(trained: Path, out: Path, fused: bool = False) -> str:
     import torch
     from transformers import AutoTokenizer
 
     from rag.models.embeddings import resolve_model
 
-    model, source = load_trained(trained)
+    model, source = load_trained(trained, eager_attention=fused)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
 
@@ -95,8 +119,10 @@ def export(trained: Path, out: Path) -> str:
                 opset_version=17,
                 dynamo=False,
             )
-        quantize_int8(fp32, staging / MODEL_FILE)
-        fp32.unlink()
+        graph = fuse(fp32, model.config) if fused else fp32
+        quantize_int8(graph, staging / MODEL_FILE)
+        graph.unlink()
+        fp32.unlink(missing_ok=True)
         tokenizer.save_pretrained(staging)
         training = training_record(trained)
         digest = file_digest(staging / MODEL_FILE)
@@ -119,8 +145,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trained", type=Path, default=Path("build/reader"))
     parser.add_argument("--out", type=Path, default=Path("rag/assets/reader"))
+    parser.add_argument(
+        "--fused",
+        action="store_true",
+        help="fuse attention, GELU and layer norms first (faster; not the committed model)",
+    )
     args = parser.parse_args()
-    digest = export(args.trained, args.out)
+    digest = export(args.trained, args.out, args.fused)
     print(f"{args.out / MODEL_FILE}  sha256 {digest}")
 
 
