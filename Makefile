@@ -51,8 +51,8 @@ bench-reader: install
 	$(BIN)/python -m bench.reader --squad $(SHARED)/data/squad-v1.1/dev-v1.1.json \
 		--squad2 $(SQUAD2_JSON) --sample $(or $(SAMPLE),0)
 
-# The reader, reproduced from SQuAD v1.1 train on this CPU (fixed seeds; about 95 + 77 minutes on
-# 2 cores, resumable: run it again after an interruption), exported to int8 ONNX in
+# The reader, reproduced from SQuAD v1.1 train on this CPU (fixed seeds; about 95 + 77 + 74
+# minutes on 2 cores, resumable: run it again after an interruption), exported to int8 ONNX in
 # rag/assets/reader/, then calibrated on held-out train articles. Put the printed SHA-256 in
 # rag/models/reader.py (MODEL_SHA256) to serve it. `make serve` and `make test` never train.
 # Three stages: SQuAD spans with built negatives; a shorter run from stage 1's weights with
