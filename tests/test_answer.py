@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.answer_form import kind_of, measure
+from bench.reader import Item
 from rag.query.question_type import AnswerType, answer_type
 from rag.service import RagService
 from tests.conftest import EXAMPLE_QUESTION
@@ -59,3 +61,18 @@ def test_question_types() -> None:
     assert answer_type("How many cars?") is AnswerType.NUMBER
     assert answer_type("Who said it?") is AnswerType.PERSON
     assert answer_type("What is the plan?") is AnswerType.OTHER
+
+
+def test_an_explanation_is_a_span_scored_against_the_sentence_that_holds_it(
+    service: RagService,
+) -> None:
+    """What bench.answer_form measures on SQuAD: the span as the answer, the sentence around it."""
+    question = "Why do alliances like this one usually arise?"
+    assert kind_of(question) == "why" and kind_of("How many shares rose?") is None
+    doc_id = service.documents()[0].doc_id
+    item = Item("a40", question, ["to combine the strengths of two areas"], doc_id)
+    forms = measure(service, [item], gold_paragraph=True)
+    assert forms["span"]["exact_match"] == 1.0
+    assert forms["sentence"]["holds_gold_answer"] == 1.0
+    assert forms["sentence"]["f1"] < forms["span"]["f1"]
+    assert forms["span"]["mean_words"] < forms["sentence"]["mean_words"]
