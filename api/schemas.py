@@ -39,6 +39,13 @@ class AskRequest(BaseModel):
         description="extractive (instant, exact) or generative (an LLM, checked); "
         "default from RAG_ANSWER_MODE.",
     )
+    min_confidence: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Abstain when the answer's confidence (the calibrated probability that it is "
+        "right) is below this; default: the service's threshold (RAG_ANSWER_THRESHOLD).",
+    )
 
     def query(self) -> Query:
         """The pipeline's query (validated there once more: a blank question is a 422)."""
@@ -50,6 +57,7 @@ class AskRequest(BaseModel):
             else tuple(self.filters.doc_ids),
             tuple(Turn(t.role, t.content) for t in self.history or ()),
             self.mode,
+            self.min_confidence,
         )
 
 

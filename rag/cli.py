@@ -148,10 +148,14 @@ def ask(
     top_k: Annotated[int | None, typer.Option("--top-k", "-k")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON response.")] = False,
     mode: ModeOption = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Abstain below this confidence (default: calibrated)."),
+    ] = None,
 ) -> None:
     """Answer a question from the index, with citations."""
     service = open_service(settings_for(index))
-    result = service.ask(question, top_k, mode=mode)
+    result = service.ask(question, top_k, mode=mode, min_confidence=min_confidence)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return

@@ -165,10 +165,11 @@ class RagService:
         doc_ids: list[str] | None = None,
         history: list[Turn] | None = None,
         mode: AnswerMode | str | None = None,
+        min_confidence: float | None = None,
         query_vector: np.ndarray | None = None,
     ) -> AskResult:
         """Answer a question; `history` (earlier turns) resolves follow-ups like "and when?"."""
-        query = as_query(question, top_k, doc_ids, history, mode)
+        query = as_query(question, top_k, doc_ids, history, mode, min_confidence)
         *_, result = self.pipeline.ask(self.current(), query, query_vector)
         return result
 
@@ -229,10 +230,12 @@ def as_query(
     doc_ids: list[str] | None = None,
     history: list[Turn] | None = None,
     mode: AnswerMode | str | None = None,
+    min_confidence: float | None = None,
 ) -> Query:
     if isinstance(question, Query):
         return question
-    return Query(question, top_k, None if doc_ids is None else tuple(doc_ids), history or (), mode)
+    doc_ids_given = None if doc_ids is None else tuple(doc_ids)
+    return Query(question, top_k, doc_ids_given, history or (), mode, min_confidence)
 
 
 def merge(existing: list[Document], incoming: list[Document]) -> list[Document]:

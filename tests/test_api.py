@@ -44,6 +44,23 @@ def test_ask_abstains_on_price(client) -> None:
     assert body["citations"] == [] and body["message"]
 
 
+def test_min_confidence_moves_the_cut_for_one_request(client) -> None:
+    """The confidence is a probability, so a client may ask for a surer answer or for any."""
+    default = client.post("/ask", json={"question": EXAMPLE_QUESTION}).json()
+    assert default["answerable"] and default["confidence"] < 0.99
+    strict = client.post("/ask", json={"question": EXAMPLE_QUESTION, "min_confidence": 0.99})
+    body = strict.json()
+    assert strict.status_code == 200 and body["answerable"] is False and body["answer"] is None
+    assert body["confidence"] == default["confidence"] and body["message"]
+    price = "What is the price of the car?"
+    abstained = client.post("/ask", json={"question": price}).json()
+    anything = client.post("/ask", json={"question": price, "min_confidence": 0.0}).json()
+    assert abstained["answerable"] is False
+    assert anything["answerable"] is True and anything["answer"]
+    assert anything["confidence"] == abstained["confidence"]  # the same reading, another cut
+    assert_citations_verify(anything["citations"], document_texts(client))
+
+
 def test_ask_top_k_and_filters(client) -> None:
     body = client.post(
         "/ask", json={"question": EXAMPLE_QUESTION, "top_k": 2, "filters": {"doc_ids": [SEED_ID]}}
@@ -94,6 +111,8 @@ def test_api_docs_load_nothing_from_other_hosts(client) -> None:
         ({"question": "ok?", "top_k": MAX_TOP_K + 1}, "top_k"),
         ({"top_k": 3}, "question"),
         ({"question": 5}, "question"),
+        ({"question": "ok?", "min_confidence": 1.5}, "min_confidence"),
+        ({"question": "ok?", "min_confidence": -0.1}, "min_confidence"),
     ],
 )
 def test_bad_ask_bodies_get_422_json(client, payload, field) -> None:

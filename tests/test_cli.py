@@ -65,6 +65,10 @@ def test_ask_plain_and_abstain(env: Path) -> None:
     assert "[1] xiaomi-great-wall-electric-car" in answered.stdout
     abstained = runner.invoke(app, ["ask", "What is the price of the car?"])
     assert abstained.exit_code == 0 and abstained.stdout.startswith("(no answer)")
+    stricter = runner.invoke(app, ["ask", EXAMPLE_QUESTION, "--min-confidence", "0.99"])
+    assert stricter.exit_code == 0 and stricter.stdout.startswith("(no answer)")
+    out_of_range = runner.invoke(app, ["ask", EXAMPLE_QUESTION, "--min-confidence", "2"])
+    assert out_of_range.exit_code == 2 and "min-confidence" in out_of_range.stderr
     empty = runner.invoke(app, ["ask", "  "])
     assert empty.exit_code == 2 and "question is empty" in empty.stderr
 

@@ -85,14 +85,17 @@ class ExtractiveAnswerer:
         self.window_chars = config.window_chars
         self.stop_confidence = config.stop_confidence
 
-    def run(self, retrieval: Retrieval) -> Answer:
+    def run(self, retrieval: Retrieval, threshold: float | None = None) -> Answer:
+        """The surest candidate, or an abstention when it is less sure than `threshold` (the
+        calibrated one, or the service's `answer_threshold`, by default)."""
+        threshold = self.threshold if threshold is None else threshold
         kind = answer_type(retrieval.question)
         candidates = self.candidates(retrieval, stop_at=self.stop_confidence)
         if not candidates:
             return Answer(None, False, 0.0, kind, [], None, {})
         best = max(candidates, key=lambda c: c.confidence)
         evidence = self.holding_sentences(best)
-        if best.confidence < self.threshold:
+        if best.confidence < threshold:
             return Answer(None, False, best.confidence, kind, evidence, None, best.signals)
         doc = self.index.chunk_document(best.chunk)
         text = doc.text[best.start : best.end]

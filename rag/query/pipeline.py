@@ -38,6 +38,7 @@ class Query:
     doc_ids: tuple[str, ...] | None = None
     history: tuple[Turn, ...] = field(default_factory=tuple)
     mode: AnswerMode | None = None
+    min_confidence: float | None = None  # abstain below it (default: the calibrated threshold)
 
     def __post_init__(self) -> None:
         question = (self.question or "").strip()
@@ -49,6 +50,8 @@ class Query:
             )
         if self.top_k is not None and not 1 <= self.top_k <= MAX_TOP_K:
             raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}, got {self.top_k}")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise QueryError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
         if self.mode is not None and self.mode not in set(AnswerMode):
             choices = ", ".join(AnswerMode)
             raise QueryError(f"mode must be one of {choices}, got {self.mode!r}")
@@ -132,7 +135,7 @@ class Pipeline:
         for search, vector in readings:
             retrieval, timings = self.retrieve(snapshot, query, depth, vector, search)
             started = time.perf_counter()
-            answer: Answer = snapshot.answerer.run(retrieval)
+            answer: Answer = snapshot.answerer.run(retrieval, query.min_confidence)
             timings["answer"] = elapsed_ms(started)
             # a question read on its own and in the light of the previous one: keep the
             # reading the reader is surer of (the question alone on a tie)
