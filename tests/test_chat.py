@@ -89,6 +89,19 @@ def test_abstention_reads_naturally(chat) -> None:
     assert completion.model_extra["citations"] == []
 
 
+def test_min_confidence_rides_along_as_an_extra_field(chat) -> None:
+    """The OpenAI SDK's extra_body reaches the same cut as /ask's min_confidence."""
+    ask = [{"role": "user", "content": "When will Xiaomi's first electric car arrive?"}]
+    answered = chat.chat.completions.create(model="rag", messages=ask)
+    assert "2023" in answered.choices[0].message.content
+    strict = chat.chat.completions.create(
+        model="rag", messages=ask, extra_body={"min_confidence": 0.99}
+    )
+    assert strict.choices[0].message.content.startswith("The articles I have don't say.")
+    with pytest.raises(openai.UnprocessableEntityError):
+        chat.chat.completions.create(model="rag", messages=ask, extra_body={"min_confidence": 2})
+
+
 def test_follow_up_uses_the_conversation(chat, client) -> None:
     completion = chat.chat.completions.create(model="rag", messages=FOLLOW_UP)
     assert "2023" in completion.choices[0].message.content

@@ -38,6 +38,9 @@ class ChatRequest(BaseModel):
     stream: bool = False
     top_k: int | None = Field(None, ge=1, le=50, description="Passages to consider.")
     mode: AnswerMode | None = Field(None, description="Answer mode; default from RAG_ANSWER_MODE.")
+    min_confidence: float | None = Field(
+        None, ge=0.0, le=1.0, description="Abstain below this confidence (as in /ask)."
+    )
 
 
 class OpenAIErrorDetail(BaseModel):
@@ -108,7 +111,13 @@ def chat_completions(
     service = svc(request)
     messages = [m.model_dump() for m in body.messages]
     question, history = split_messages(messages)
-    query = Query(question, body.top_k, history=tuple(history), mode=body.mode)
+    query = Query(
+        question,
+        body.top_k,
+        history=tuple(history),
+        mode=body.mode,
+        min_confidence=body.min_confidence,
+    )
     prompt = "\n".join(turn.content for turn in history) + "\n" + question
     meta = {"id": completion_id(), "created": int(time.time()), "model": body.model}
     if body.stream:
