@@ -234,8 +234,8 @@ def as_query(
 ) -> Query:
     if isinstance(question, Query):
         return question
-    doc_ids_given = None if doc_ids is None else tuple(doc_ids)
-    return Query(question, top_k, doc_ids_given, history or (), mode, min_confidence)
+    doc_id_tuple = None if doc_ids is None else tuple(doc_ids)
+    return Query(question, top_k, doc_id_tuple, history or (), mode, min_confidence)
 
 
 def merge(existing: list[Document], incoming: list[Document]) -> list[Document]:
