@@ -8,6 +8,7 @@ so no browser is downloaded. Set RAG_SCREENSHOTS=folder to keep pictures of the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def test_desktop_page_answers_shows_sources_and_handles_failure(browser, live_ur
     expect(page.locator("#welcome")).to_be_hidden()
     sources = answer.locator("details.sources")
     expect(sources.locator("summary")).to_have_text("Sources (1)")
+    expect(answer.locator(".confidence")).to_have_text(re.compile(r"^Confidence \d{1,3}%$"))
     expect(sources.locator("ol")).to_be_hidden()  # compact: folded until asked for
     answer.locator("button.citation").first.click()
     expect(page.locator("#source mark")).to_contain_text("first vehicle copies during 2023")
@@ -93,6 +95,7 @@ def test_desktop_page_answers_shows_sources_and_handles_failure(browser, live_ur
     abstained = page.locator(".message.assistant").last
     expect(abstained).to_have_class("message assistant abstained", timeout=WAIT)
     expect(abstained).to_contain_text("don't say")
+    expect(abstained.locator(".confidence")).to_have_count(0)  # no number on a non-answer
 
     # The network fails once: the page says so and offers a retry that then answers.
     page.route("**/v1/chat/completions", lambda route: route.abort(), times=1)

@@ -71,6 +71,17 @@ function renderReply(div, text, final) {
   div.replaceChildren(answerWithMarkers(answerPart(text), byNumber));
   if (citations.length) div.appendChild(sourceList(citations));
   if (final && !final.answerable) div.classList.add("abstained");
+  if (final?.answerable && typeof final.confidence === "number") {
+    div.appendChild(confidenceNote(final.confidence));
+  }
+}
+
+// The confidence is calibrated: of answers given this sure, about this share are right.
+function confidenceNote(confidence) {
+  const percent = Math.round(confidence * 100);
+  const note = element("p", "confidence", `Confidence ${percent}%`);
+  note.title = `About ${percent} in 100 answers given with this confidence are right.`;
+  return note;
 }
 
 // The streamed reply ends with a plain-text "Sources:" list for other clients; the page
