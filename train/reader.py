@@ -85,6 +85,7 @@ class Config:
     distill_from: str = ""  # a trained reader's `final` folder whose start/end scores to imitate
     distill_weight: float = 0.5  # share of the loss that is imitation (with distill_from)
     distill_temperature: float = 2.0
+    train_word_embeddings: bool = False  # 1: fine-tune the 30k x 384 word embeddings too
 
 
 def split_articles(data: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -353,7 +354,7 @@ def train(cfg: Config) -> Path:
     if cfg.distill_from:
         teacher = AutoModelForQuestionAnswering.from_pretrained(cfg.distill_from).eval()
     # The 30k x 384 word embeddings are half the parameters; frozen, they cost no optimiser time.
-    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(cfg.train_word_embeddings)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
