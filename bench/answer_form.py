@@ -16,10 +16,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from bench.common import project_service, save_results
-from bench.reader import Item, load, scores
+from bench.reader import Item, ask_all, load, scores
 from rag.query.normalize import contains_any
 from rag.service import RagService
 
@@ -41,10 +40,9 @@ def kind_of(question: str) -> str | None:
 
 def measure(service: RagService, items: list[Item], gold_paragraph: bool) -> dict:
     forms: dict[str, list[tuple[float, float, bool, int]]] = {"span": [], "sentence": []}
-    for item in tqdm(items, desc="gold paragraph" if gold_paragraph else "whole corpus"):
-        result = service.ask(
-            item.question, top_k=5, doc_ids=[item.doc_id] if gold_paragraph else None
-        )
+    label = "gold paragraph" if gold_paragraph else "whole corpus"
+    results, _ = ask_all(service, items, gold_paragraph, label)
+    for item, result in zip(items, results, strict=True):
         span = result.answer or ""
         sentence = " ".join(c.quote for c in result.citations if c.quote) or span
         for form, text in (("span", span), ("sentence", sentence)):

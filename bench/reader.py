@@ -31,6 +31,7 @@ from rag.models.reader import MODEL_DIR
 from rag.query.conversation import Turn
 from rag.query.normalize import is_right, normalize, token_f1
 from rag.service import RagService
+from rag.types import AskResult
 
 BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -69,25 +70,31 @@ def scores(predicted: str | None, answers: list[str]) -> tuple[float, float]:
 
 def ask_all(
     service: RagService, items: list[Item], gold_paragraph: bool, label: str
-) -> tuple[list[tuple[str | None, float]], float]:
-    """Each item's answer (None: abstained) and confidence, and the seconds it all took."""
-    answers = []
+) -> tuple[list[AskResult], float]:
+    """Each item's result, and the seconds it all took."""
+    results = []
     started = time.perf_counter()
     for item in tqdm(items, desc=label):
-        result = service.ask(
-            item.question, top_k=5, doc_ids=[item.doc_id] if gold_paragraph else None
+        results.append(
+            service.ask(item.question, top_k=5, doc_ids=[item.doc_id] if gold_paragraph else None)
         )
-        answers.append((result.answer if result.answerable else None, result.confidence))
-    return answers, time.perf_counter() - started
+    return results, time.perf_counter() - started
+
+
+def given(result: AskResult) -> str | None:
+    """The answer, or None when the service abstained."""
+    return result.answer if result.answerable else None
 
 
 def run(service: RagService, items: list[Item], gold_paragraph: bool, label: str) -> dict:
-    answers, seconds = ask_all(service, items, gold_paragraph, label)
+    results, seconds = ask_all(service, items, gold_paragraph, label)
     rows = []
-    for item, (predicted, confidence) in zip(items, answers, strict=True):
+    for item, result in zip(items, results, strict=True):
+        predicted = given(result)
         exact, f1 = scores(predicted, item.answers)
         right = predicted is not None and is_right(predicted, item.answers)
-        rows.append((exact, f1, confidence, predicted is not None, right, bool(item.answers)))
+        answered = predicted is not None
+        rows.append((exact, f1, result.confidence, answered, right, bool(item.answers)))
     exact, f1, confidence, answered, right, has_answer = (
         np.array(c) for c in zip(*rows, strict=True)
     )

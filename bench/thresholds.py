@@ -17,19 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import project_service, sample, save_results
-from bench.reader import Item, ask_all, load, scores
+from bench.reader import Item, ask_all, given, load, scores
+from rag.types import AskResult
 
 CUTS = (0.1, 0.2, 0.28, 0.32, 0.38, 0.45, 0.55, 0.65)
 
 
-def sweep(
-    items: list[Item], answers: list[tuple[str | None, float]], cuts: tuple[float, ...]
-) -> list[dict]:
+def sweep(items: list[Item], results: list[AskResult], cuts: tuple[float, ...]) -> list[dict]:
     """SQuAD 2.0's official scores at each cut, from answers given at threshold 0."""
-    confidence = np.array([c for _, c in answers])
+    confidence = np.array([r.confidence for r in results])
     has_answer = np.array([bool(item.answers) for item in items])
     if_answered = np.array(
-        [scores(a, item.answers) for item, (a, _) in zip(items, answers, strict=True)]
+        [scores(given(r), item.answers) for item, r in zip(items, results, strict=True)]
     )
     if_abstained = np.array([scores(None, item.answers) for item in items])
     table = []
@@ -66,8 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     shipped = service.current().answerer.calibration.threshold
     payload: dict = {"questions": len(chosen), "shipped_threshold": shipped}
     for where, gold in (("whole_corpus", False), ("gold_paragraph", True)):
-        answers, _ = ask_all(service, chosen, gold, where)
-        payload[where] = sweep(chosen, answers, tuple(args.cuts))
+        results, _ = ask_all(service, chosen, gold, where)
+        payload[where] = sweep(chosen, results, tuple(args.cuts))
         for row in payload[where]:
             print(where, row)
     suffix = f"-sample{args.sample}" if args.sample else ""
