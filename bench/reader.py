@@ -32,6 +32,7 @@ from rag.query.conversation import Turn
 from rag.query.normalize import is_right, normalize, token_f1
 from rag.service import RagService
 from rag.types import AskResult
+from train.reader import referable_names, with_pronoun
 
 BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -130,6 +131,59 @@ def topic_switch(service: RagService, items: list[Item], pairs: int, seed: int) 
     return {"questions": len(asked), **{k: round(float(np.mean(v)), 4) for k, v in right.items()}}
 
 
+def follow_ups(service: RagService, items: list[Item], pairs: int, seed: int) -> dict:
+    """Follow-ups as people type them: a question with a name made a pronoun ("How many
+    touchdowns did it have?"), asked after an earlier question about the same article that
+    names it. How often it is answered right (or, without an answer in the articles, declined)
+    with the name, with the pronoun alone, and with the pronoun after the earlier question."""
+    rng = random.Random(seed)
+    by_article: dict[str, list[Item]] = {}
+    for item in items:
+        by_article.setdefault(item.doc_id.rsplit("-", 1)[0], []).append(item)
+    right: dict[str, list[bool]] = {"named": [], "pronoun_alone": [], "pronoun_after_question": []}
+    answerable, examples = [], []
+    progress = tqdm(total=pairs, desc="follow-ups")
+    for item in rng.sample(items, k=len(items)):
+        names = referable_names(item.question)
+        name = rng.choice(names) if names else None
+        earlier = name and [
+            i
+            for i in by_article[item.doc_id.rsplit("-", 1)[0]]
+            if i.id != item.id and name.group() in i.question
+        ]
+        if not earlier:
+            continue
+        first = rng.choice(earlier)
+        vague = with_pronoun(item.question, name, rng)
+        history = [Turn("user", first.question), Turn("assistant", "…")]
+        for key, question, turns in (
+            ("named", item.question, None),
+            ("pronoun_alone", vague, None),
+            ("pronoun_after_question", vague, history),
+        ):
+            result = service.ask(question, history=turns)
+            if item.answers:
+                right[key].append(result.answerable and is_right(result.answer, item.answers))
+            else:
+                right[key].append(not result.answerable)
+        answerable.append(bool(item.answers))
+        progress.update()
+        if len(examples) < 5:
+            examples.append({"earlier": first.question, "follow_up": vague})
+        if len(answerable) == pairs:
+            break
+    progress.close()
+    has_answer = np.array(answerable)
+    summary: dict = {"questions": len(answerable), "with_an_answer": int(has_answer.sum())}
+    for key, values in right.items():
+        values = np.array(values)
+        summary[key] = round(float(values.mean()), 4)
+        if not has_answer.all():
+            summary[f"{key}_with_answer"] = round(float(values[has_answer].mean()), 4)
+            summary[f"{key}_without_answer"] = round(float(values[~has_answer].mean()), 4)
+    return {**summary, "examples": examples}
+
+
 def reliability(confidence: np.ndarray, right: np.ndarray) -> list[dict]:
     """Answers grouped by stated confidence: how many, and how many were right."""
     table = []
@@ -166,7 +220,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample", type=int, default=0, help="questions per set (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sets", nargs="+", choices=["v1.1", "v2.0"], default=["v1.1", "v2.0"])
-    parser.add_argument("--pairs", type=int, default=300, help="topic-switch question pairs")
+    parser.add_argument(
+        "--pairs", type=int, default=300, help="topic-switch and follow-up question pairs"
+    )
     parser.add_argument("--passages", type=int, help="passages read (default: the service's)")
     parser.add_argument(
         "--window-chars", type=int, help="characters read around a passage's best sentence"
@@ -208,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         if threshold is None:  # as shipped: abstaining counts as a wrong answer here
             payload[name]["topic_switch"] = topic_switch(service, items, args.pairs, args.seed)
+        payload[name]["follow_ups"] = follow_ups(service, items, args.pairs, args.seed)
         for where in ("whole_corpus", "gold_paragraph"):
             result = payload[name][where]
             scored = f"EM {result['exact_match']} F1 {result['f1']}"

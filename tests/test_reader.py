@@ -1,4 +1,5 @@
-"""The committed reader, for real: exact spans, abstentions, its checksum, topic switches."""
+"""The committed reader, for real: exact spans, abstentions, its checksum, topic switches,
+follow-ups."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rag.config import Settings
 from rag.errors import ReaderError
 from rag.models.reader import MODEL_DIR, MODEL_FILE, Reader, shared_reader
 from rag.models.reader_windows import build_windows, token_span
-from rag.query.conversation import Turn
+from rag.query.conversation import Turn, resolved
 from rag.service import RagService
 from rag.types import AskResult
 from tests.conftest import ROOT, SEED_DIR
@@ -117,6 +118,35 @@ def test_a_follow_up_is_read_with_the_previous_question(two_articles) -> None:
     result = two_articles.ask("and when will the first one arrive?", history=history)
     assert result.answer == "2023"
     assert result.answer_span.doc_id == "xiaomi-great-wall-electric-car"
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "expected"),
+    [("How old is he?", "22"), ("Which club did he leave?", "Sampdoria")],
+)
+def test_a_pronoun_in_a_follow_up_is_read_as_the_name_it_stands_for(
+    two_articles, follow_up, expected
+) -> None:
+    # asked alone, or searched together with the question before, both were declined
+    history = [Turn("user", "Who did Brentford sign?"), Turn("assistant", "Mikkel Damsgaard")]
+    result = two_articles.ask(follow_up, history=history)
+    assert_traceable(two_articles, result)
+    assert expected in result.answer
+    assert result.answer_span.doc_id == "brentford-signing"
+    assert result.question == follow_up  # the user's words are echoed, not the rewrite
+
+
+def test_pronouns_are_resolved_to_the_names_of_the_conversation() -> None:
+    history = [Turn("user", "How many people died in the Black Death?"), Turn("assistant", "40%")]
+    assert resolved("and what caused it?", history) == ["and what caused Black Death?"]
+    history = [Turn("user", "Who founded Xiaomi?"), Turn("assistant", "Lei Jun")]
+    assert resolved("When was he born?", history) == [
+        "When was Xiaomi born?",
+        "When was Lei Jun born?",
+    ]
+    assert resolved("What is its market value?", history)[0] == "What is Xiaomi's market value?"
+    assert resolved("Who did Brentford sign?", history) == []  # no pronoun: nothing to resolve
+    assert resolved("Who runs it?", []) == []  # nothing to resolve it with
 
 
 def test_windows_map_tokens_back_to_exact_characters() -> None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from rag.ingest.chunking import split_sentences
 from rag.models.reader_windows import WindowTokenizer, build_windows, pad, token_span
+from rag.query.conversation import NAME as PROPER  # the names a follow-up's pronoun stands for
 
 log = logging.getLogger("train")
 HOLDOUT_EVERY = 20
@@ -31,7 +32,6 @@ STOP = frozenset(
     """a an the of in on at to for by with from and or is was were are be been what which who
     whom whose when where why how did does do that this these those as it its than into""".split()  # noqa: SIM905
 )
-PROPER = re.compile(r"\b(?:[A-Z][a-z]+|[A-Z]{2,})(?: (?:[A-Z][a-z]+|[A-Z]{2,}))*\b")
 NUMBER = re.compile(r"\b\d{2,4}\b")
 ANTONYM_PAIRS = """first last, largest smallest, biggest smallest, highest lowest, most least,
     earliest latest, before after, increase decrease, increased decreased, north south, east west,
@@ -155,17 +155,24 @@ def search_form(question: str, rng: random.Random) -> str | None:
 def vague_referent(question: str, rng: random.Random) -> str | None:
     """A name in the question made a pronoun, as in a follow-up ("when will it arrive?"): the
     passage still answers it, so the reader should not take vagueness for "no answer"."""
-    names = [
+    names = referable_names(question)
+    return with_pronoun(question, rng.choice(names), rng) if names else None
+
+
+def referable_names(question: str) -> list[re.Match]:
+    """Names in the question that a pronoun could stand in for: after a lower-case word, and
+    followed by the end, a space, a comma or a possessive."""
+    return [
         m
         for m in PROPER.finditer(question)
         if len(m.group()) > 2
         and re.search(r"(?:^|\s)[a-z]+ $", question[: m.start()])
         and question[m.end() : m.end() + 1] in ("", " ", "?", ",", "'")
     ]
-    if not names:
-        return None
-    match = rng.choice(names)
-    start, end = match.span()
+
+
+def with_pronoun(question: str, name: re.Match, rng: random.Random) -> str:
+    start, end = name.span()
     before = question[:start]
     if before.endswith("the "):
         start -= 4

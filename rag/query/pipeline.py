@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from rag.models.embeddings import Encoder, QueryWorkers
 from rag.models.reader import Reader
 from rag.query.answer import Answer, ExtractiveAnswerer
 from rag.query.citations import cite
-from rag.query.conversation import Turn, with_history
+from rag.query.conversation import Turn, resolved, with_history
 from rag.query.generative import GenerativeAnswerer
 from rag.query.retrieval import HybridRetriever, Retrieval
 from rag.types import AnswerMode, AnswerSpan, AskResult, Passage
@@ -127,18 +127,24 @@ class Pipeline:
         started_all = time.perf_counter()
         top_k = query.top_k or self.settings.top_k
         depth = max(top_k, self.settings.reader_passages)
-        readings = [(None, query_vector)]
-        if follow_up := with_history(query.question, list(query.history)):
-            # embedded here, on this thread: it may be a query worker already
-            readings.append((follow_up, self.embedder.encode([follow_up])[0]))
+        history = list(query.history)
+        # (what the reader reads, what is searched, its vector): the question alone first,
+        # then with a pronoun resolved from the conversation, or else searched together with
+        # the previous question
+        readings = [(query, None, query_vector)]
+        if rewrites := resolved(query.question, history):
+            readings += [(replace(query, question=q), q, None) for q in rewrites]
+        elif follow_up := with_history(query.question, history):
+            readings.append((query, follow_up, None))
         best = None
-        for search, vector in readings:
-            retrieval, timings = self.retrieve(snapshot, query, depth, vector, search)
+        for asked, search, vector in readings:
+            if search is not None:  # embedded here, on this thread: it may be a query worker
+                vector = self.embedder.encode([search])[0]
+            retrieval, timings = self.retrieve(snapshot, asked, depth, vector, search)
             started = time.perf_counter()
             answer: Answer = snapshot.answerer.run(retrieval, query.min_confidence)
             timings["answer"] = elapsed_ms(started)
-            # a question read on its own and in the light of the previous one: keep the
-            # reading the reader is surer of (the question alone on a tie)
+            # keep the reading the reader is surest of (the question alone on a tie)
             if best is None or answer.confidence > best[1].confidence:
                 best = (retrieval, answer, timings)
         retrieval, answer, timings = best
@@ -146,7 +152,7 @@ class Pipeline:
         citations = cite(index, answer.evidence) if answer.answerable else []
         timings["total"] = elapsed_ms(started_all)
         extractive = AskResult(
-            question=retrieval.question,
+            question=query.question,
             answer=answer.text,
             answerable=answer.answerable,
             confidence=round(answer.confidence, 4),
