@@ -12,6 +12,8 @@ from rag.types import AnswerMode, AskResult
 
 NOT_IN_ARTICLES = "The articles I have don't say."
 PIECE = re.compile(r"\S+\s*|\s+")
+SOURCES_HEADING = "\n\nSources:\n"
+MARKERS = re.compile(r"\s*(?:\[\d+\])+")
 
 
 def message_text(content: Any) -> str:
@@ -32,10 +34,20 @@ def message_text(content: Any) -> str:
 def split_messages(messages: list[dict[str, Any]]) -> tuple[str, list[Turn]]:
     """The question (the last user message) and the turns before it."""
     turns = [Turn(str(m.get("role", "")), message_text(m.get("content"))) for m in messages]
-    turns = [t for t in turns if t.role in ("user", "assistant")]
+    turns = [
+        Turn(t.role, answer_of(t.content) if t.role == "assistant" else t.content)
+        for t in turns
+        if t.role in ("user", "assistant")
+    ]
     if not turns or turns[-1].role != "user" or not turns[-1].content.strip():
         raise ChatError("the last message must be a user message with text")
     return turns[-1].content, turns[:-1]
+
+
+def answer_of(reply: str) -> str:
+    """The answer in one of our replies, without its markers and sources: what a follow-up's
+    pronoun may stand for ("How old is he?" after "Mikkel Damsgaard [1]")."""
+    return MARKERS.sub("", reply.split(SOURCES_HEADING, 1)[0]).strip()
 
 
 def reply_text(result: AskResult) -> str:
@@ -51,7 +63,7 @@ def reply_text(result: AskResult) -> str:
 
 def sources_text(result: AskResult) -> str:
     sources = "\n".join(f"[{c.n}] {c.title}: “{c.quote}”" for c in result.citations)
-    return f"\n\nSources:\n{sources}"
+    return f"{SOURCES_HEADING}{sources}"
 
 
 def pieces(text: str) -> Iterator[str]:

@@ -8,7 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.chat import split_messages
 from rag.config import Settings
+from rag.query.conversation import Turn
 from tests.conftest import EXAMPLE_QUESTION, assert_citations_verify
 
 FOLLOW_UP = [
@@ -109,6 +111,25 @@ def test_follow_up_uses_the_conversation(chat, client) -> None:
         "/ask", json={"question": FOLLOW_UP[-1]["content"], "history": FOLLOW_UP[:-1]}
     ).json()
     assert with_history["answerable"] and "2023" in with_history["answer"]
+
+
+def test_a_reply_in_the_history_reads_as_its_answer(chat, client) -> None:
+    # so that a pronoun in the next question can stand for what was answered
+    question = "Which company will build Xiaomi's cars?"
+    reply = (
+        chat.chat.completions.create(model="rag", messages=[{"role": "user", "content": question}])
+        .choices[0]
+        .message.content
+    )
+    answer = client.post("/ask", json={"question": question}).json()["answer"]
+    assert "Sources:" in reply and answer in reply
+    messages = [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": "Has it made cars for others before?"},
+    ]
+    _, history = split_messages(messages)
+    assert history[-1] == Turn("assistant", answer)
 
 
 def test_content_parts_and_unknown_fields_are_accepted(client) -> None:
