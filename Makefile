@@ -34,9 +34,11 @@ lint: install
 	$(BIN)/ruff check rag api tests bench train
 	$(BIN)/ruff format --check rag api tests bench train
 
-# Answer quality on the seed golden set; exits non-zero below seeds/eval-thresholds.toml.
+# Answer quality on the seed golden sets (questions; follow-ups in a conversation); exits
+# non-zero below seeds/eval-thresholds.toml or seeds/eval-conversations-thresholds.toml.
 eval: install
 	$(BIN)/rag eval seeds/golden.jsonl --out bench/results/seed-eval
+	$(BIN)/rag eval seeds/golden-conversations.jsonl --thresholds seeds/eval-conversations-thresholds.toml --out bench/results/seed-eval-conversations
 
 # Quality benchmarks on the public data sets (paths overridable: SHARED=/path/to/shared).
 bench-squad: install

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.query.conversation import Turn
 from rag.query.normalize import contains_any, normalize, token_f1
 from rag.service import RagService
 from rag.types import AnswerMode, AskResult
@@ -23,6 +24,7 @@ class GoldenItem:
     answers: list[str]
     evidence: str | None
     answerable: bool
+    history: tuple[Turn, ...] = ()  # the conversation a follow-up is asked in
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,10 @@ def load_golden(path: Path) -> list[GoldenItem]:
                     answers=list(record.get("answers") or []),
                     evidence=record.get("evidence"),
                     answerable=bool(record.get("answerable", bool(record.get("answers")))),
+                    history=tuple(Turn(t["role"], t["content"]) for t in record.get("history", [])),
                 )
             )
-        except (ValueError, KeyError) as error:
+        except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}:{line_no}: bad golden record ({error})") from None
     return items
 
@@ -154,7 +157,7 @@ def evaluate(
     results = []
     for item in progress(items):
         started = time.perf_counter()
-        result = service.ask(item.question, top_k, mode=mode)
+        result = service.ask(item.question, top_k, mode=mode, history=list(item.history))
         latency = (time.perf_counter() - started) * 1000
         results.append(score_item(item, result, texts, latency))
     return summarize(results), results

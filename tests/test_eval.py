@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from rag.cli import app
@@ -20,17 +21,22 @@ from rag.service import RagService
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "seeds" / "golden.jsonl"
+CONVERSATIONS = ROOT / "seeds" / "golden-conversations.jsonl"
 
 
-def test_golden_set_is_well_formed() -> None:
+def test_golden_sets_are_well_formed() -> None:
     items = load_golden(GOLDEN)
     answerable = [i for i in items if i.answerable]
     assert len(items) >= 40 and len(items) - len(answerable) >= 10
+    follow_ups = load_golden(CONVERSATIONS)
+    assert follow_ups and all(i.history and i.history[-1].role == "assistant" for i in follow_ups)
     article = next((ROOT / "seeds" / "articles").glob("*.txt")).read_text(encoding="utf-8")
-    for item in answerable:
-        assert item.evidence in article, item.id
-        assert all(normalize(a) in normalize(article) for a in item.answers), item.id
-    assert len({i.id for i in items}) == len(items)
+    for item in [*items, *follow_ups]:
+        if item.answerable:
+            assert item.evidence in article, item.id
+            assert all(normalize(a) in normalize(article) for a in item.answers), item.id
+    ids = [i.id for i in [*items, *follow_ups]]
+    assert len(set(ids)) == len(ids)
 
 
 def test_metric_helpers() -> None:
@@ -62,28 +68,33 @@ def test_score_item_checks_answer_citation_and_evidence(service: RagService) -> 
     assert not scored.correct and scored.citation_valid is False
 
 
-def test_rag_eval_meets_the_seed_thresholds(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("golden", "thresholds"),
+    [
+        (GOLDEN, ROOT / "seeds" / "eval-thresholds.toml"),
+        (CONVERSATIONS, ROOT / "seeds" / "eval-conversations-thresholds.toml"),
+    ],
+    ids=["questions", "conversations"],
+)
+def test_rag_eval_meets_the_seed_thresholds(
+    tmp_path: Path, monkeypatch, golden: Path, thresholds: Path
+) -> None:
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_SOURCES", json.dumps([str(ROOT / "seeds" / "articles")]))
     out = tmp_path / "reports"
     result = CliRunner().invoke(
-        app,
-        [
-            "eval",
-            str(GOLDEN),
-            "--thresholds",
-            str(ROOT / "seeds" / "eval-thresholds.toml"),
-            "--out",
-            str(out),
-        ],
+        app, ["eval", str(golden), "--thresholds", str(thresholds), "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval.json").read_text())
-    assert report["summary"]["questions"] == len(load_golden(GOLDEN))
+    assert report["summary"]["questions"] == len(load_golden(golden))
     assert "| answer_accuracy |" in (out / "eval.md").read_text()
+
+
+def test_rag_eval_exits_1_below_a_threshold(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_SOURCES", json.dumps([str(ROOT / "seeds" / "articles")]))
     strict = tmp_path / "strict.toml"
     strict.write_text("[thresholds]\nanswer_accuracy = 1.01\n")
-    failed = CliRunner().invoke(
-        app, ["eval", str(GOLDEN), "--thresholds", str(strict), "--out", str(out)]
-    )
+    failed = CliRunner().invoke(app, ["eval", str(CONVERSATIONS), "--thresholds", str(strict)])
     assert failed.exit_code == 1 and "below threshold: answer_accuracy" in failed.stderr
