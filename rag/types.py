@@ -75,6 +75,7 @@ class AskResult:
     mode_reason: str | None = None  # why generative was asked for but extractive answered
     generation: dict[str, Any] | None = None  # model, tokens, tokens/s, dropped sentences
     answer_span: AnswerSpan | None = None  # the extractive answer's offsets
+    read_as: str | None = None  # the question as read, when a follow-up's pronoun was resolved
 
     def to_dict(self) -> dict:
         return asdict(self)

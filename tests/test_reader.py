@@ -133,7 +133,10 @@ def test_a_pronoun_in_a_follow_up_is_read_as_the_name_it_stands_for(
     assert_traceable(two_articles, result)
     assert expected in result.answer
     assert result.answer_span.doc_id == "brentford-signing"
-    assert result.question == follow_up  # the user's words are echoed, not the rewrite
+    assert result.question == follow_up  # the user's words are echoed, and the reading shown
+    assert result.read_as == follow_up.replace(" he ", " Mikkel Damsgaard ").replace(
+        " he?", " Mikkel Damsgaard?"
+    )
 
 
 def test_pronouns_are_resolved_to_the_names_of_the_conversation() -> None:

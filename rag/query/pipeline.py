@@ -163,6 +163,7 @@ class Pipeline:
             timings_ms=timings,
             signals={k: round(float(v), 4) for k, v in answer.signals.items()},
             answer_span=answer_span(index, answer),
+            read_as=None if retrieval.question == query.question else retrieval.question,
         )
         if (query.mode or self.settings.answer_mode) == AnswerMode.EXTRACTIVE:
             yield extractive
