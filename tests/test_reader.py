@@ -148,6 +148,10 @@ def test_pronouns_are_resolved_to_the_names_of_the_conversation() -> None:
         "When was Lei Jun born?",
     ]
     assert resolved("What is its market value?", history)[0] == "What is Xiaomi's market value?"
+    history = [Turn("user", "Who won the Nobel Prize in 1911?"), Turn("assistant", "Marie Curie")]
+    assert resolved("Who was her husband?", history)[1] == "Who was Marie Curie's husband?"
+    assert resolved("Who married her?", history)[1] == "Who married Marie Curie?"
+    assert resolved("Who gave it to her?", history)[0] == "Who gave Nobel Prize to her?"
     assert resolved("Who did Brentford sign?", history) == []  # no pronoun: nothing to resolve
     assert resolved("Who runs it?", []) == []  # nothing to resolve it with
 

@@ -20,6 +20,7 @@ NAME = re.compile(r"\b(?:[A-Z][a-z]+|[A-Z]{2,})(?: (?:[A-Z][a-z]+|[A-Z]{2,}))*\b
 # English's third-person pronouns; the possessive ones take a name's "'s".
 PRONOUN = re.compile(r"\b(it|they|them|he|him|she|its|their|his|her)\b", re.IGNORECASE)
 POSSESSIVE = frozenset(("its", "their", "his", "her"))
+WORD_AFTER = re.compile(r"\s+[a-z]")
 # An earlier answer short enough to be what a pronoun points at ("Cam Newton", "Reuters").
 MAX_REFERENT_CHARS = 60
 
@@ -47,7 +48,11 @@ def resolved(question: str, history: list[Turn], limit: int = 2) -> list[str]:
     rewrites: list[str] = []
     for name in referents(history):
         word = pronoun.group().lower()
-        filler = f"{name}'s" if word in POSSESSIVE else name
+        # "her" is possessive before a word ("her husband"), else the object ("tell her?")
+        possessive = word in POSSESSIVE and not (
+            word == "her" and not WORD_AFTER.match(question, pronoun.end())
+        )
+        filler = f"{name}'s" if possessive else name
         rewrite = question[: pronoun.start()] + filler + question[pronoun.end() :]
         if rewrite not in rewrites and name.lower() not in question.lower():
             rewrites.append(rewrite)
