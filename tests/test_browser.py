@@ -116,6 +116,24 @@ def test_desktop_page_answers_shows_sources_and_handles_failure(browser, live_ur
     page.close()
 
 
+def test_a_follow_up_shows_how_it_was_read(browser, live_url) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 760})
+    page.goto(live_url + "/")
+    page.fill("#question", "Which company will build Xiaomi's cars?")
+    page.click("#send")
+    first = page.locator(".message.assistant").last
+    expect(first.locator(".answer")).to_contain_text("Great Wall", timeout=WAIT)
+    expect(first.locator(".read-as")).to_have_count(0)  # asked in full: nothing to show
+    page.fill("#question", "Where will they be produced?")
+    page.click("#send")
+    follow_up = page.locator(".message.assistant").nth(1)
+    expect(follow_up.locator(".answer")).to_contain_text("Hong Kong", timeout=WAIT)
+    expect(follow_up.locator(".read-as")).to_have_text("Read as “Where will Xiaomi be produced?”")
+    page.close()
+
+
 def test_phone_opens_the_source_as_a_full_screen_sheet(browser, live_url) -> None:
     from playwright.sync_api import expect
 

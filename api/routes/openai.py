@@ -156,6 +156,7 @@ def final_fields(result: AskResult) -> dict[str, Any]:
         "confidence": result.confidence,
         "mode": result.mode,
         "mode_reason": result.mode_reason,
+        "read_as": result.read_as,
     }
 
 

@@ -74,6 +74,9 @@ function renderReply(div, text, final) {
   if (final?.answerable && typeof final.confidence === "number") {
     div.appendChild(confidenceNote(final.confidence));
   }
+  if (final?.read_as) {
+    div.appendChild(element("p", "read-as", `Read as “${final.read_as}”`));
+  }
 }
 
 // The confidence is calibrated: of answers given this sure, about this share are right.
