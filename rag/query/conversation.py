@@ -1,10 +1,10 @@
 """Follow-up questions: "and when will the first one arrive?" needs the question before it; "Who
 did Brentford sign?" does not, and must not be searched together with a question about cars.
 
-No word list decides which is which: the service reads the question alone, searched with the
-user's previous question, and with a pronoun in it replaced by a name from the conversation
-("what caused it?" → "what caused the Black Death?"), and keeps the reading its reader is surest
-of (`Pipeline.ask`). A rewrite is only a hypothesis; the reader's confidence decides.
+No word list decides which is which: the service reads the question alone, and also with a
+pronoun in it replaced by a name from the conversation ("what caused it?" → "what caused Black
+Death?") or, without a pronoun, searched together with the user's previous question; it keeps
+the reading its reader is surest of (`Pipeline.ask`). A rewrite is only a hypothesis.
 """
 
 from __future__ import annotations
@@ -45,13 +45,12 @@ def resolved(question: str, history: list[Turn], limit: int = 2) -> list[str]:
     pronoun = PRONOUN.search(question)
     if pronoun is None:
         return []
+    word = pronoun.group().lower()
+    # "her" is possessive before a word ("her husband"), else the object ("tell her?")
+    object_her = word == "her" and not WORD_AFTER.match(question, pronoun.end())
+    possessive = word in POSSESSIVE and not object_her
     rewrites: list[str] = []
     for name in referents(history):
-        word = pronoun.group().lower()
-        # "her" is possessive before a word ("her husband"), else the object ("tell her?")
-        possessive = word in POSSESSIVE and not (
-            word == "her" and not WORD_AFTER.match(question, pronoun.end())
-        )
         filler = f"{name}'s" if possessive else name
         rewrite = question[: pronoun.start()] + filler + question[pronoun.end() :]
         if rewrite not in rewrites and name.lower() not in question.lower():
