@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> None:
         }
         if threshold is None:  # as shipped: abstaining counts as a wrong answer here
             payload[name]["topic_switch"] = topic_switch(service, items, args.pairs, args.seed)
-        payload[name]["follow_ups"] = follow_ups(service, items, args.pairs, args.seed)
+        if args.pairs:
+            payload[name]["follow_ups"] = follow_ups(service, items, args.pairs, args.seed)
         for where in ("whole_corpus", "gold_paragraph"):
             result = payload[name][where]
             scored = f"EM {result['exact_match']} F1 {result['f1']}"

@@ -255,6 +255,24 @@ def test_a_paragraph_without_its_answer_keeps_the_topic_and_loses_the_answer() -
     assert without_answer(two, (start, start + 4), "1984") is None
 
 
+def test_a_name_swapped_within_its_paragraph_is_one_the_answer_sentence_never_names() -> None:
+    from train.reader import swap_within
+
+    article = (SEED_DIR / "xiaomi-great-wall-electric-car.txt").read_text()
+    four = " ".join(article.split("\n\n")[2:4])
+    sentence = "According to Reuters, Xiaomi cars will be produced in Hong Kong city."
+    start = four.index("Hong Kong city")
+    question = "Where will Xiaomi's cars be produced?"
+    names = set()
+    for seed in range(20):
+        swapped = swap_within(question, four, (start, start + 14), random.Random(seed))
+        names.add(swapped.removeprefix("Where will ").removesuffix("'s cars be produced?"))
+    assert len(names) > 1 and "Xiaomi" not in names
+    assert all(name in four and name not in sentence for name in names)
+    no_name = "Where will the cars be produced?"
+    assert swap_within(no_name, four, (start, start + 14), random.Random(0)) is None
+
+
 def test_a_student_is_taught_where_the_teacher_points_and_nowhere_in_the_padding() -> None:
     import torch
 

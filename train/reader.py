@@ -77,6 +77,7 @@ class Config:
     search_form_questions: float = 0.0  # share asked as search-box keywords ("xiaomi ev date")
     vague_referent_questions: float = 0.0  # share with a name made a pronoun (follow-ups)
     answer_removed_negatives: float = 0.0  # share read against their paragraph minus the answer
+    paragraph_name_swap_negatives: float = 0.0  # share with a name swapped for another of theirs
     answerless_window_keep: float = 0.3  # windows of long paragraphs that miss the answer
     checkpoint_every: int = 200
     bf16: bool = True
@@ -111,6 +112,38 @@ def edit_question(question: str, context: str, pool: dict[str, list[str]], rng: 
         if other.lower() not in context.lower() and other != match.group():
             return question[: match.start()] + other + question[match.end() :]
     return None
+
+
+def swap_within(question: str, context: str, span: tuple[int, int], rng: random.Random):
+    """Swap a name of the question for another name of the same paragraph that its answer's
+    sentence never mentions: every word still appears in the passage, but what is asked about
+    is not what the answer is said of (SQuAD 2.0's entity swap at its hardest)."""
+    names = [m for m in whole_names(question) if m.start() > 0 and m.group() in context]
+    if not names:
+        return None
+    holding = next((s for s in split_sentences(context) if s.start <= span[0] < s.end), None)
+    sentence = context[holding.start : holding.end] if holding else context[span[0] : span[1]]
+    match = rng.choice(names)
+    others = sorted(
+        {
+            m.group()
+            for m in whole_names(context)
+            if len(m.group()) > 2
+            and re.search(r"[a-z,] $", context[max(0, m.start() - 2) : m.start()])
+            and m.group() not in question
+            and m.group() not in sentence
+            and match.group() not in m.group()
+            and m.group() not in match.group()
+        }
+    )
+    if not others:
+        return None
+    return question[: match.start()] + rng.choice(others) + question[match.end() :]
+
+
+def whole_names(text: str) -> list[re.Match]:
+    """Names not cut from a longer one ("Destiny" of "Destiny's Child")."""
+    return [m for m in PROPER.finditer(text) if not re.match(r"'s [A-Z]|-", text[m.end() :])]
 
 
 def edit_meaning(question: str, context: str, rng: random.Random) -> str | None:
@@ -245,6 +278,11 @@ def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> lis
                     edited = edit_question(qa["question"], context, pool, rng)
                     if edited:
                         edited = rephrase(edited, cfg, rng, vague=False)
+                        examples.append({"q": edited, "c": context, "span": None})
+                swap = cfg.paragraph_name_swap_negatives
+                if swap and rng.random() < swap:
+                    edited = swap_within(qa["question"], context, span, rng)
+                    if edited:
                         examples.append({"q": edited, "c": context, "span": None})
                 if cfg.meaning_edit_negatives and rng.random() < cfg.meaning_edit_negatives:
                     edited = edit_meaning(qa["question"], context, rng)
