@@ -57,9 +57,10 @@ bench-reader: install
 # minutes on 2 cores, resumable: run it again after an interruption), exported to int8 ONNX in
 # rag/assets/reader/, then calibrated on held-out train articles. Put the printed SHA-256 in
 # rag/models/reader.py (MODEL_SHA256) to serve it. `make serve` and `make test` never train.
-# Three stages: SQuAD spans with built negatives; a shorter run from stage 1's weights with
+# Four stages: SQuAD spans with built negatives; a shorter run from stage 1's weights with
 # more edited-question negatives (entity swaps, antonyms, negations); a third asking a share of
-# the questions as search keywords or with a name made a pronoun, as users and follow-ups do.
+# the questions as search keywords or with a name made a pronoun, as users and follow-ups do;
+# a fourth (shipped) with a name of the question swapped for another name of its paragraph.
 SQUAD_TRAIN := $(SHARED)/data/squad-v1.1/train-v1.1.json
 train-reader: install
 	$(BIN)/python -m train.reader --data $(SQUAD_TRAIN) --out build/reader-stage1
@@ -70,7 +71,12 @@ train-reader: install
 	  --init-from build/reader/final --seed 17 --lr 5e-5 --warmup 0.03 --max-steps 2600 \
 	  --edited-question-negatives 0.35 --meaning-edit-negatives 0.2 \
 	  --search-form-questions 0.2 --vague-referent-questions 0.1
-	$(BIN)/python -m train.export_reader --trained build/reader-stage3 --out rag/assets/reader
+	$(BIN)/python -m train.reader --data $(SQUAD_TRAIN) --out build/reader-stage4s \
+	  --init-from build/reader-stage3/final --seed 23 --lr 3e-5 --warmup 0.03 --max-steps 1200 \
+	  --edited-question-negatives 0.35 --meaning-edit-negatives 0.2 \
+	  --search-form-questions 0.2 --vague-referent-questions 0.1 \
+	  --paragraph-name-swap-negatives 0.3
+	$(BIN)/python -m train.export_reader --trained build/reader-stage4s --out rag/assets/reader
 	$(BIN)/python -m train.calibrate --data $(SQUAD_TRAIN) --model-dir rag/assets/reader
 
 # Speed and scale on 127.0.0.1, results in bench/results/ (QUICK=1: a few minutes).

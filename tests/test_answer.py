@@ -72,7 +72,7 @@ def test_an_explanation_is_a_span_scored_against_the_sentence_that_holds_it(
     doc_id = service.documents()[0].doc_id
     item = Item("a40", question, ["to combine the strengths of two areas"], doc_id)
     forms = measure(service, [item], gold_paragraph=True)
-    assert forms["span"]["exact_match"] == 1.0
+    assert forms["span"]["f1"] >= 0.5  # right, as the service counts it (RIGHT_F1)
     assert forms["sentence"]["holds_gold_answer"] == 1.0
     assert forms["sentence"]["f1"] < forms["span"]["f1"]
     assert forms["span"]["mean_words"] < forms["sentence"]["mean_words"]
