@@ -114,15 +114,19 @@ def run(service: RagService, items: list[Item], gold_paragraph: bool, label: str
     return summary
 
 
+def article_of(item: Item) -> str:
+    """Paragraph documents are named `{set}-{article}-{paragraph}`."""
+    return item.doc_id.rsplit("-", 1)[0]
+
+
 def topic_switch(service: RagService, items: list[Item], pairs: int, seed: int) -> dict:
     """Questions asked alone and after a question about another article: the same answers?"""
     rng = random.Random(seed)
-    article = {item.id: item.doc_id.rsplit("-", 1)[0] for item in items}
     answerable = [i for i in items if i.answers]
     asked = rng.sample(answerable, min(pairs, len(answerable)))
     right = {"alone": [], "after_another_article": []}
     for item in tqdm(asked, desc="topic switches"):
-        previous = rng.choice([i for i in items if article[i.id] != article[item.id]])
+        previous = rng.choice([i for i in items if article_of(i) != article_of(item)])
         history = [Turn("user", previous.question), Turn("assistant", "…")]
         for key, turns in (("alone", None), ("after_another_article", history)):
             result = service.ask(item.question, history=turns)
@@ -139,7 +143,7 @@ def follow_ups(service: RagService, items: list[Item], pairs: int, seed: int) ->
     rng = random.Random(seed)
     by_article: dict[str, list[Item]] = {}
     for item in items:
-        by_article.setdefault(item.doc_id.rsplit("-", 1)[0], []).append(item)
+        by_article.setdefault(article_of(item), []).append(item)
     right: dict[str, list[bool]] = {"named": [], "pronoun_alone": [], "pronoun_after_question": []}
     answerable, examples = [], []
     progress = tqdm(total=pairs, desc="follow-ups")
@@ -148,7 +152,7 @@ def follow_ups(service: RagService, items: list[Item], pairs: int, seed: int) ->
         name = rng.choice(names) if names else None
         earlier = name and [
             i
-            for i in by_article[item.doc_id.rsplit("-", 1)[0]]
+            for i in by_article[article_of(item)]
             if i.id != item.id and name.group() in i.question
         ]
         if not earlier:
