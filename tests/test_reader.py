@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import Settings
+from rag.config import MAX_QUESTION_CHARS, Settings
 from rag.errors import ReaderError
 from rag.models.reader import MODEL_DIR, MODEL_FILE, Reader, shared_reader
 from rag.models.reader_windows import build_windows, token_span
@@ -148,6 +148,17 @@ def test_a_pronoun_in_a_follow_up_is_read_as_the_name_it_stands_for(
     assert result.answer_span.doc_id == "brentford-signing"
     assert result.question == follow_up  # the user's words are echoed, and the reading shown
     assert result.read_as == read_as
+
+
+def test_a_follow_up_at_the_length_limit_is_answered_without_its_longer_rewrite(
+    service: RagService,
+) -> None:
+    question = "Where will they be produced?" + " and" * 492
+    name = "Great Wall Motor Factory"
+    assert len(question) <= MAX_QUESTION_CHARS < len(question) - len("they") + len(name)
+    history = [Turn("user", f"Who works with {name}?"), Turn("assistant", "Xiaomi")]
+    result = service.ask(question, history=history)
+    assert result.question == question.strip()  # answered, not a 422 for the rewrite
 
 
 def test_pronouns_are_resolved_to_the_names_of_the_conversation() -> None:

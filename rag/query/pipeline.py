@@ -132,7 +132,8 @@ class Pipeline:
         # then with a pronoun resolved from the conversation, or else searched together with
         # the previous question
         readings = [(query, None, query_vector)]
-        if rewrites := resolved(query.question, history):
+        rewrites = [q for q in resolved(query.question, history) if len(q) <= MAX_QUESTION_CHARS]
+        if rewrites:
             readings += [(replace(query, question=q), q, None) for q in rewrites]
         elif follow_up := with_history(query.question, history):
             readings.append((query, follow_up, None))
