@@ -4,6 +4,7 @@ follow-ups."""
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -293,6 +294,48 @@ def test_a_name_swapped_within_its_paragraph_is_one_the_answer_sentence_never_na
     assert all(name in four and name not in sentence for name in names)
     no_name = "Where will the cars be produced?"
     assert swap_within(no_name, four, (start, start + 14), random.Random(0)) is None
+
+
+def test_a_number_swapped_within_its_paragraph_is_one_the_answer_sentence_never_says() -> None:
+    from train.reader import swap_number_within
+
+    article = (SEED_DIR / "xiaomi-great-wall-electric-car.txt").read_text()
+    start = article.index("The brand's adventure")
+    span = (start, start + len("The brand's adventure"))
+    swapped = {
+        swap_number_within("What began in 1984?", article, span, random.Random(s)) for s in range(5)
+    }
+    assert swapped == {"What began in 2023?"}  # the one other year; "15" and "10" are no years
+    start = article.index("Great Wall Hong Kong shares")
+    span = (start, start + len("Great Wall Hong Kong shares"))
+    # 15 and 10 share the answer's sentence: swapping them would still ask what it says.
+    assert (
+        swap_number_within("Which shares rose more than 15%?", article, span, random.Random(0))
+        is None
+    )
+    assert swap_number_within("What began then?", article, span, random.Random(0)) is None
+
+
+def test_a_transplanted_question_asks_about_a_name_of_the_paragraph_and_reads_on_topic() -> None:
+    from train.reader import content_words, transplant, transplanted
+
+    article = (SEED_DIR / "xiaomi-great-wall-electric-car.txt").read_text()
+    paragraph = article.split("\n\n")[4]
+    for seed in range(10):
+        moved = transplant("When did Chopin leave Warsaw?", paragraph, random.Random(seed))
+        rest = re.fullmatch(r"When did (.+) leave Warsaw\?|When did Chopin leave (.+)\?", moved)
+        name = rest.group(1) or rest.group(2)
+        assert name in paragraph and name not in ("Chopin", "Warsaw")
+    assert transplant("When did he leave?", paragraph, random.Random(0)) is None
+    questions = [(1, "What did Chopin produce in Paris?"), (2, "Who wrote Hamlet?"), (0, "Why?")]
+    words = content_words(paragraph)
+    for seed in range(10):
+        moved = transplanted(questions, 0, paragraph, words, random.Random(seed))
+        # Only the first is on topic ("produce", not just the name put in) and unanswered ("Paris").
+        if moved is not None:
+            assert re.fullmatch(r"What did .+ produce in .+\?", moved)
+            assert moved != questions[0][1]
+    assert transplanted(questions[1:], 0, paragraph, words, random.Random(0)) is None
 
 
 def test_a_student_is_taught_where_the_teacher_points_and_nowhere_in_the_padding() -> None:

@@ -78,6 +78,8 @@ class Config:
     vague_referent_questions: float = 0.0  # share with a name made a pronoun (follow-ups)
     answer_removed_negatives: float = 0.0  # share read against their paragraph minus the answer
     paragraph_name_swap_negatives: float = 0.0  # share with a name swapped for another of theirs
+    paragraph_number_swap_negatives: float = 0.0  # the same with a number or year
+    transplanted_question_negatives: float = 0.0  # share also read with another article's question
     answerless_window_keep: float = 0.3  # windows of long paragraphs that miss the answer
     checkpoint_every: int = 200
     bf16: bool = True
@@ -121,8 +123,7 @@ def swap_within(question: str, context: str, span: tuple[int, int], rng: random.
     names = [m for m in whole_names(question) if m.start() > 0 and m.group() in context]
     if not names:
         return None
-    holding = next((s for s in split_sentences(context) if s.start <= span[0] < s.end), None)
-    sentence = context[holding.start : holding.end] if holding else context[span[0] : span[1]]
+    sentence = context[sentence_around(context, span)]
     match = rng.choice(names)
     others = sorted(
         {
@@ -139,6 +140,70 @@ def swap_within(question: str, context: str, span: tuple[int, int], rng: random.
     if not others:
         return None
     return question[: match.start()] + rng.choice(others) + question[match.end() :]
+
+
+def swap_number_within(question: str, context: str, span: tuple[int, int], rng: random.Random):
+    """Swap a number or year of the question for another of the same length from the same
+    paragraph that the answer's sentence never mentions ("in 1998" for "in 2001")."""
+    numbers = [m for m in NUMBER.finditer(question) if m.group() in context]
+    if not numbers:
+        return None
+    sentence = context[sentence_around(context, span)]
+    match = rng.choice(numbers)
+    others = sorted(
+        {
+            n
+            for n in NUMBER.findall(context)
+            if len(n) == len(match.group()) and n not in question and n not in sentence
+        }
+    )
+    if not others:
+        return None
+    return question[: match.start()] + rng.choice(others) + question[match.end() :]
+
+
+def transplant(question: str, context: str, rng: random.Random) -> str | None:
+    """Another article's question about a name of this paragraph ("When did Beyoncé die?" put
+    to a paragraph on Chopin becomes "When did Chopin die?"): the name is there, what is asked of
+    it almost never is (SQuAD 2.0's questions about a real entity and an unstated fact)."""
+    asked = [m for m in whole_names(question) if m.start() > 0]
+    present = sorted({m.group() for m in whole_names(context) if len(m.group()) > 2})
+    if not asked or not present:
+        return None
+    match = rng.choice(asked)
+    name = rng.choice(present)
+    if name in question:
+        return None
+    return question[: match.start()] + name + question[match.end() :]
+
+
+def transplanted(
+    questions: list[tuple[int, str]],
+    article: int,
+    context: str,
+    context_words: set[str],
+    rng: random.Random,
+    tries: int = 8,
+) -> str | None:
+    """A transplant from another article that shares a word with the paragraph besides the
+    name put in, so that it reads as on topic, and misses one, so that the paragraph is unlikely
+    to answer it after all."""
+    for _ in range(tries):
+        source, question = rng.choice(questions)
+        edited = transplant(question, context, rng) if source != article else None
+        if (
+            edited
+            and content_words(question) & context_words
+            and content_words(edited) - context_words
+        ):
+            return edited
+    return None
+
+
+def sentence_around(context: str, span: tuple[int, int]) -> slice:
+    """The sentence holding the answer's start (the answer alone if none is found)."""
+    holding = next((s for s in split_sentences(context) if s.start <= span[0] < s.end), None)
+    return slice(holding.start, holding.end) if holding else slice(*span)
 
 
 def whole_names(text: str) -> list[re.Match]:
@@ -250,13 +315,15 @@ def rephrase(question: str, cfg: Config, rng: random.Random, vague: bool = True)
 def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> list[dict]:
     """(question, context, answer char span or None) triples: SQuAD's, plus negatives."""
     pool: dict[str, list[str]] = {"name": [], "number": []}
-    for article in articles:
+    questions = []  # (article, question) for transplants
+    for number, article in enumerate(articles):
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
+                questions.append((number, qa["question"]))
                 pool["name"] += [m.group() for m in PROPER.finditer(qa["question"]) if m.start()]
                 pool["number"] += NUMBER.findall(qa["question"])
     examples = []
-    for article in articles:
+    for number, article in enumerate(articles):
         paragraphs = [p["context"] for p in article["paragraphs"]]
         words = [content_words(p) for p in paragraphs]
         for index, paragraph in enumerate(article["paragraphs"]):
@@ -292,6 +359,16 @@ def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> lis
                     rest = without_answer(context, span, answer["text"])
                     if rest:
                         examples.append({"q": question, "c": rest, "span": None})
+                numbers = cfg.paragraph_number_swap_negatives
+                if numbers and rng.random() < numbers:
+                    edited = swap_number_within(qa["question"], context, span, rng)
+                    if edited:
+                        examples.append({"q": edited, "c": context, "span": None})
+                moved = cfg.transplanted_question_negatives
+                if moved and rng.random() < moved:
+                    edited = transplanted(questions, number, context, words[index], rng)
+                    if edited:
+                        examples.append({"q": edited, "c": context, "span": None})
     return examples
 
 
