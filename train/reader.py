@@ -315,15 +315,15 @@ def rephrase(question: str, cfg: Config, rng: random.Random, vague: bool = True)
 def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> list[dict]:
     """(question, context, answer char span or None) triples: SQuAD's, plus negatives."""
     pool: dict[str, list[str]] = {"name": [], "number": []}
-    questions = []  # (article, question) for transplants
-    for number, article in enumerate(articles):
+    questions = []  # (article index, question) for transplants
+    for owner, article in enumerate(articles):
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
-                questions.append((number, qa["question"]))
+                questions.append((owner, qa["question"]))
                 pool["name"] += [m.group() for m in PROPER.finditer(qa["question"]) if m.start()]
                 pool["number"] += NUMBER.findall(qa["question"])
     examples = []
-    for number, article in enumerate(articles):
+    for owner, article in enumerate(articles):
         paragraphs = [p["context"] for p in article["paragraphs"]]
         words = [content_words(p) for p in paragraphs]
         for index, paragraph in enumerate(article["paragraphs"]):
@@ -366,7 +366,7 @@ def build_examples(articles: list[dict], cfg: Config, rng: random.Random) -> lis
                         examples.append({"q": edited, "c": context, "span": None})
                 moved = cfg.transplanted_question_negatives
                 if moved and rng.random() < moved:
-                    edited = transplanted(questions, number, context, words[index], rng)
+                    edited = transplanted(questions, owner, context, words[index], rng)
                     if edited:
                         examples.append({"q": edited, "c": context, "span": None})
     return examples
