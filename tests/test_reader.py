@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import MAX_QUESTION_CHARS, Settings
+from rag.config import MAX_QUESTION_CHARS, ReaderSettings, Settings
 from rag.errors import ReaderError
 from rag.models.reader import MODEL_DIR, MODEL_FILE, Reader, shared_reader
 from rag.models.reader_windows import build_windows, token_span
+from rag.query.answer import ExtractiveAnswerer
 from rag.query.conversation import Turn, resolved
+from rag.query.pipeline import Query
 from rag.service import RagService
 from rag.types import AskResult
 from tests.conftest import ROOT, SEED_DIR
@@ -62,6 +64,34 @@ def test_seed_questions_are_answered_with_exact_spans(
     assert_traceable(service, result)
     assert expected in result.answer
     assert len(result.answer) < 60  # a phrase, not the sentence
+
+
+@pytest.mark.parametrize(
+    ("question", "answer_sentence", "expected"),
+    [
+        ("What country is Xiaomi from?", "Xiaomi from China plans", "China"),
+        ("xiaomi stock jump after the report", "rose more than 9%", "9%"),
+    ],
+)
+def test_a_reading_window_is_grown_from_the_sentence_that_holds_the_question_terms(
+    service: RagService, question: str, answer_sentence: str, expected: str
+) -> None:
+    """With `reader_window_chars`, whole sentences around the best one are read; the cosine
+    alone picked another sentence of the passage for these two questions."""
+    snapshot = service.current()
+    config = ReaderSettings(window_chars=150, stop_confidence=None)
+    answerer = ExtractiveAnswerer(snapshot.index, snapshot.answerer.reader, config)
+    retrieval, _ = service.pipeline.retrieve(snapshot, Query(question), depth=2)
+    chunk = retrieval.chunks[0].chunk
+    start, end = answerer.reading_window(chunk, retrieval)
+    _, starts, ends = snapshot.index.sentence_spans(chunk)
+    assert start in starts and end in ends  # whole sentences
+    text = snapshot.index.chunk_document(chunk).text
+    assert answer_sentence in text[start:end]
+    answer = answerer.run(retrieval, threshold=0.0)
+    assert expected in answer.text
+    doc = snapshot.index.chunk_document(answer.evidence[0].chunk)
+    assert doc.text[answer.span[0] : answer.span[1]] == answer.text
 
 
 @pytest.mark.parametrize(

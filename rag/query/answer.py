@@ -16,6 +16,7 @@ import numpy as np
 from rag.config import ReaderSettings
 from rag.errors import ReaderError
 from rag.index.backend import CorpusView
+from rag.index.lexical import tokenize
 from rag.models.reader import Reader
 from rag.query.conversation import standalone_wording
 from rag.query.question_type import AnswerType, answer_type
@@ -121,7 +122,7 @@ class ExtractiveAnswerer:
     def read(
         self, retrieval: Retrieval, passages: list[ScoredChunk], top_score: float
     ) -> list[Candidate]:
-        windows = [self.reading_window(c.chunk, retrieval.query_vector) for c in passages]
+        windows = [self.reading_window(c.chunk, retrieval) for c in passages]
         texts = [
             self.index.chunk_document(c.chunk).text[start:end]
             for c, (start, end) in zip(passages, windows, strict=True)
@@ -149,15 +150,26 @@ class ExtractiveAnswerer:
             )
         return result
 
-    def reading_window(self, chunk: int, query_vector: np.ndarray) -> tuple[int, int]:
+    def reading_window(self, chunk: int, retrieval: Retrieval) -> tuple[int, int]:
         """Document offsets of what the reader reads of a passage: its sentence most like the
-        question, grown by whole neighbouring sentences (the more similar first) up to
-        `window_chars`. The reader's time grows with what it reads."""
+        question, grown by whole neighbouring sentences (the more like it first) up to
+        `window_chars`. The reader's time grows with what it reads.
+
+        A sentence is like the question by its cosine plus the share of the question's terms
+        it holds: on SQuAD v1.1 dev the cosine alone puts the answer inside 500 characters
+        92% of the time, with the terms 94% (`bench/results/reader-windows.json`)."""
         index = self.index
         if not self.window_chars:
             return index.chunk_span(chunk)
         rows, starts, ends = index.sentence_spans(chunk)
-        similarity = index.sentence_similarity(rows, query_vector)
+        similarity = index.sentence_similarity(rows, retrieval.query_vector)
+        if retrieval.terms:
+            asked = set(retrieval.terms)
+            text = index.chunk_document(chunk).text
+            held = tokenize([text[s:e] for s, e in zip(starts, ends, strict=True)])
+            similarity = similarity + np.array([len(asked.intersection(t)) for t in held]) / len(
+                asked
+            )
         lo = hi = int(np.argmax(similarity))
         while True:
             options = [i for i in (lo - 1, hi + 1) if 0 <= i < len(rows)]
