@@ -31,6 +31,7 @@ from bench.common import (
     sample,
     save_results,
 )
+from bench.thresholds import CUTS
 from rag.config import BACKENDS, DEFAULT_BACKEND, Settings
 from rag.evaluation import contains_any, normalize, token_f1
 from rag.index.corpus import build
@@ -104,12 +105,15 @@ def abstention(full: RagService, documents, questions: list[Question], per_side:
     labels = np.array([1] * len(inside) + [0] * len(outside))
     results = half.ask_batch([q.text for q in inside + outside], top_k=5)
     answered = np.array([r.answerable for r in results])
+    # an answer's confidence does not depend on the threshold: one pass scores every cut
+    confidence = np.array([r.confidence for r in results])
     return {
         "indexed_documents": len(half_docs),
         "questions_in_corpus": len(inside),
         "questions_out_of_corpus": len(outside),
         "answer_threshold": half.current().answerer.threshold,
         **rates(answered, labels),
+        "by_threshold": [{"threshold": cut, **rates(confidence >= cut, labels)} for cut in CUTS],
     }
 
 

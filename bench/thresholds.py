@@ -20,7 +20,7 @@ from bench.common import project_service, sample, save_results
 from bench.reader import Item, ask_all, given, load, scores
 from rag.types import AskResult
 
-CUTS = (0.1, 0.2, 0.28, 0.32, 0.38, 0.45, 0.55, 0.65)
+CUTS = (0.1, 0.2, 0.28, 0.32, 0.41, 0.45, 0.55, 0.65)
 
 
 def sweep(items: list[Item], results: list[AskResult], cuts: tuple[float, ...]) -> list[dict]:
