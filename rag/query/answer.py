@@ -167,9 +167,8 @@ class ExtractiveAnswerer:
             asked = set(retrieval.terms)
             text = index.chunk_document(chunk).text
             held = tokenize([text[s:e] for s, e in zip(starts, ends, strict=True)])
-            similarity = similarity + np.array([len(asked.intersection(t)) for t in held]) / len(
-                asked
-            )
+            shared = np.array([len(asked.intersection(terms)) for terms in held]) / len(asked)
+            similarity = similarity + shared
         lo = hi = int(np.argmax(similarity))
         while True:
             options = [i for i in (lo - 1, hi + 1) if 0 <= i < len(rows)]
