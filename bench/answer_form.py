@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import project_service, save_results
-from bench.reader import Item, ask_all, load, scores
-from rag.query.normalize import contains_any
+from bench.reader import Item, ask_all, load
+from rag.query.normalize import contains_any, squad_scores
 from rag.service import RagService
 
 KINDS = {
@@ -46,7 +46,7 @@ def measure(service: RagService, items: list[Item], gold_paragraph: bool) -> dic
         span = result.answer or ""
         sentence = " ".join(c.quote for c in result.citations if c.quote) or span
         for form, text in (("span", span), ("sentence", sentence)):
-            exact, f1 = scores(text, item.answers)
+            exact, f1 = squad_scores(text, item.answers)
             forms[form].append((exact, f1, contains_any(text, item.answers), len(text.split())))
     summary = {}
     for form, rows in forms.items():

@@ -19,6 +19,7 @@ import numpy as np
 from rag.config import Settings
 from rag.ingest.documents import Document, make_document
 from rag.models.embeddings import Embedder
+from rag.models.reader import Reader
 from rag.service import RagService
 
 OUT = Path("bench/out")
@@ -74,10 +75,14 @@ def sample(questions: list[Question], n: int | None, seed: int = 0) -> list[Ques
     return random.Random(seed).sample(questions, n)
 
 
-def project_service(name: str, documents: list[Document], **settings_values) -> RagService:
-    """The project's own index over a benchmark corpus, cached under bench/out/."""
+def project_service(
+    name: str, documents: list[Document], reader_dir: Path | None = None, **settings_values
+) -> RagService:
+    """The project's own index over a benchmark corpus, cached under bench/out/; with
+    `reader_dir`, answered by the reader model there instead of the committed one."""
     settings = Settings(index_dir=OUT / name, sources=[], **settings_values)
-    service = RagService(settings)
+    reader = Reader(reader_dir, expected_sha256=None) if reader_dir else None
+    service = RagService(settings, reader=reader)
     current = service.backend.load()
     known = {d.doc_id: d for d in current.live_documents()} if current else {}
     changed = [d for d in documents if known.get(d.doc_id) != d]

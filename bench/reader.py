@@ -29,7 +29,7 @@ from bench.common import project_service, sample, save_results
 from rag.ingest.documents import Document, make_document
 from rag.models.reader import MODEL_DIR
 from rag.query.conversation import Turn
-from rag.query.normalize import is_right, normalize, token_f1
+from rag.query.normalize import is_right, squad_scores
 from rag.service import RagService
 from rag.types import AskResult
 from train.reader import referable_names, with_pronoun
@@ -59,16 +59,6 @@ def load(path: Path, prefix: str) -> tuple[list[Document], list[Item]]:
     return documents, items
 
 
-def scores(predicted: str | None, answers: list[str]) -> tuple[float, float]:
-    """SQuAD v2.0's official EM and F1: no answer is right exactly when none is expected."""
-    if not answers:
-        return (1.0, 1.0) if predicted is None else (0.0, 0.0)
-    if predicted is None:
-        return 0.0, 0.0
-    exact = float(any(normalize(predicted) == normalize(a) for a in answers))
-    return exact, max(token_f1(predicted, a) for a in answers)
-
-
 def ask_all(
     service: RagService, items: list[Item], gold_paragraph: bool, label: str
 ) -> tuple[list[AskResult], float]:
@@ -87,12 +77,20 @@ def given(result: AskResult) -> str | None:
     return result.answer if result.answerable else None
 
 
-def run(service: RagService, items: list[Item], gold_paragraph: bool, label: str) -> dict:
+def run(
+    service: RagService,
+    items: list[Item],
+    gold_paragraph: bool,
+    label: str,
+    also_at: float | None = None,
+) -> dict:
+    """Scores as answered; `also_at`: as they would be at that threshold too (answers given at
+    threshold 0 kept when their confidence reaches it)."""
     results, seconds = ask_all(service, items, gold_paragraph, label)
     rows = []
     for item, result in zip(items, results, strict=True):
         predicted = given(result)
-        exact, f1 = scores(predicted, item.answers)
+        exact, f1 = squad_scores(predicted, item.answers)
         right = predicted is not None and is_right(predicted, item.answers)
         answered = predicted is not None
         rows.append((exact, f1, result.confidence, answered, right, bool(item.answers)))
@@ -111,6 +109,17 @@ def run(service: RagService, items: list[Item], gold_paragraph: bool, label: str
         summary["no_answer_f1"] = round(float(f1[~has_answer].mean()), 4)
         summary["has_answer_questions"] = int(has_answer.sum())
     summary["reliability"] = reliability(confidence[answered], right[answered])
+    if also_at is not None:
+        kept = [
+            squad_scores(given(r) if r.confidence >= also_at else None, item.answers)
+            for item, r in zip(items, results, strict=True)
+        ]
+        summary["at_shipped_threshold"] = {
+            "threshold": also_at,
+            "exact_match": round(float(np.mean([k[0] for k in kept])), 4),
+            "f1": round(float(np.mean([k[1] for k in kept])), 4),
+            "answered": round(float((confidence >= also_at).mean()), 4),
+        }
     return summary
 
 
@@ -237,11 +246,16 @@ def main(argv: list[str] | None = None) -> None:
         help="how sure the first passage's answer must be to "
         "read no other (default: the service's)",
     )
+    parser.add_argument(
+        "--reader-dir", type=Path, help="a reader model folder to score (default: the committed)"
+    )
     args = parser.parse_args(argv)
     for path in (args.squad, args.squad2):
         if not path.is_file():
             sys.exit(f"no SQuAD file at {path}: pass --squad/--squad2 PATH")
-    payload: dict = {"reader": json.loads((MODEL_DIR / "reader.json").read_text())}
+    reader_dir = args.reader_dir or MODEL_DIR
+    payload: dict = {"reader": json.loads((reader_dir / "reader.json").read_text())}
+    shipped = payload["reader"]["calibration"]["threshold"]
     sets = {
         "v1.1": ("squad-v1.1-dev", args.squad, 0.0),  # every question answerable: always answer
         "v2.0": ("squad-v2.0-dev", args.squad2, None),  # answer or abstain as shipped
@@ -256,14 +270,14 @@ def main(argv: list[str] | None = None) -> None:
             extra["reader_window_chars"] = args.window_chars
         if args.stop_confidence is not None:
             extra["reader_stop_confidence"] = args.stop_confidence
-        service = project_service(name, documents, **extra)
+        service = project_service(name, documents, args.reader_dir, **extra)
         payload[name] = {
             "answer_threshold": service.current().answerer.threshold,
             "reader_passages": service.settings.reader_passages,
             "reader_window_chars": service.settings.reader_window_chars,
             "reader_stop_confidence": service.settings.reader_stop_confidence,
-            "whole_corpus": run(service, chosen, False, f"{name} corpus"),
-            "gold_paragraph": run(service, chosen, True, f"{name} gold"),
+            "whole_corpus": run(service, chosen, False, f"{name} corpus", shipped),
+            "gold_paragraph": run(service, chosen, True, f"{name} gold", shipped),
             "documents": len(documents),
         }
         if threshold is None:  # as shipped: abstaining counts as a wrong answer here
@@ -274,6 +288,8 @@ def main(argv: list[str] | None = None) -> None:
             result = payload[name][where]
             scored = f"EM {result['exact_match']} F1 {result['f1']}"
             print(f"{name} {where}: {scored} answered {result['answered']}")
+            if threshold is not None:
+                print(f"  at the shipped threshold: {result['at_shipped_threshold']}")
     suffix = f"-sample{args.sample}" if args.sample else ""
     print(f"saved {save_results('reader' + suffix, 'bench.reader', payload)}")
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import project_service, sample, save_results
-from bench.reader import Item, ask_all, given, load, scores
+from bench.reader import Item, ask_all, given, load
+from rag.query.normalize import squad_scores
 from rag.types import AskResult
 
 CUTS = (0.1, 0.2, 0.28, 0.32, 0.41, 0.45, 0.55, 0.65)
@@ -28,9 +29,9 @@ def sweep(items: list[Item], results: list[AskResult], cuts: tuple[float, ...]) 
     confidence = np.array([r.confidence for r in results])
     has_answer = np.array([bool(item.answers) for item in items])
     if_answered = np.array(
-        [scores(given(r), item.answers) for item, r in zip(items, results, strict=True)]
+        [squad_scores(given(r), item.answers) for item, r in zip(items, results, strict=True)]
     )
-    if_abstained = np.array([scores(None, item.answers) for item in items])
+    if_abstained = np.array([squad_scores(None, item.answers) for item in items])
     table = []
     for cut in cuts:
         answered = confidence >= cut

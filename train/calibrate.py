@@ -1,13 +1,14 @@
 """Fit the answer confidence: P(the answer is right | reader and retrieval signals).
 
-    python -m train.calibrate --data ../shared/data/squad-v1.1/train-v1.1.json
+    python -m train.calibrate --data ../shared/data/squad-v2.0/train-v2.0.json
 
-Uses only the SQuAD train articles the reader never trained on (train.reader.HOLDOUT_EVERY).
-Half of them are indexed; their questions are asked as they are, with a name or number swapped
-for one the articles never mention, and with an antonym or a negation put in (SQuAD 2.0's
-recipes for unanswerable questions); the other half's questions have no answer in the index.
-`--answer-removed-questions N` also asks N of those of their own paragraph with the sentences
-that answer them taken out (tried; the shipped calibration does not: see the README).
+Uses only the SQuAD 2.0 train articles the reader never trained on (train.reader.HOLDOUT_EVERY).
+Half of them are indexed; their questions are asked as they are: the answerable ones, the
+human-written unanswerable ones (on topic, and not answered by their paragraph), and answerable
+ones with a name or number swapped for one the articles never mention; the other half's
+questions have no answer in the index. `--answer-removed-questions N` also asks N of those of
+their own paragraph with the sentences that answer them taken out (tried; the shipped
+calibration does not: see the README).
 Every candidate span the service considers is labelled right (token F1 >= RIGHT_F1 with a gold
 answer) or wrong, and a logistic model is fitted on them. The weights go into the reader's
 reader.json.
@@ -30,27 +31,29 @@ from rag.config import Settings
 from rag.ingest.documents import make_document
 from rag.models.reader import MODEL_DIR, Reader
 from rag.query.answer import FEATURES, ExtractiveAnswerer
-from rag.query.normalize import RIGHT_F1, is_right
+from rag.query.normalize import RIGHT_F1, token_f1
 from rag.query.pipeline import Query
 from rag.service import RagService
 from train.reader import (
     NUMBER,
     PROPER,
     answer_span,
-    edit_meaning,
     edit_question,
     split_articles,
     without_answer,
 )
 
+ANSWERABLE = "in_corpus"  # the kind of question the index holds an answer to
 
-def questions_of(articles: list[dict]) -> list[tuple[str, list[str]]]:
+
+def questions_of(articles: list[dict], answerable: bool = True) -> list[tuple[str, list[str]]]:
+    """The answerable questions (or SQuAD 2.0's unanswerable ones) with their gold answers."""
     return [
         (qa["question"], [a["text"] for a in qa["answers"]])
         for article in articles
         for paragraph in article["paragraphs"]
         for qa in paragraph["qas"]
-        if qa["question"].strip()
+        if qa["question"].strip() and bool(qa["answers"]) == answerable
     ]
 
 
@@ -62,7 +65,7 @@ def edited_questions(
     for article in articles:
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
-                if qa["question"].strip():
+                if qa["question"].strip() and qa["answers"]:
                     changed = edit(qa["question"], paragraph["context"])
                     if changed:
                         edited.append((changed, []))
@@ -75,6 +78,8 @@ def answer_removed(articles: list[dict]) -> list[tuple[str, str]]:
     for article in articles:
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
+                if not qa["answers"]:
+                    continue
                 answer = qa["answers"][0]
                 span = answer_span(paragraph["context"], answer)
                 rest = span and without_answer(paragraph["context"], span, answer["text"])
@@ -97,11 +102,12 @@ def collect(
     only_documents: list[str] | None = None,
     first_owner: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Signals and right/wrong labels of every candidate span, and whose question it is
-    (numbered from `first_owner`); `only_documents` restricts each question to one document."""
+    """Signals and token F1 (with the best gold answer) of every candidate span, and whose
+    question it is (numbered from `first_owner`); `only_documents` restricts each question to
+    one document."""
     answerer: ExtractiveAnswerer = service.current().answerer
     index = service.current().index
-    rows, labels, owners = [], [], []
+    rows, scores, owners = [], [], []
     for n, (question, answers) in enumerate(tqdm(asked, desc="candidates"), first_owner):
         query = Query(
             question, doc_ids=(only_documents[n - first_owner],) if only_documents else None
@@ -111,33 +117,42 @@ def collect(
         for candidate in answerer.candidates(retrieval):
             text = index.chunk_document(candidate.chunk).text
             predicted = text[candidate.start : candidate.end]
-            right = is_right(predicted, answers)
             rows.append([candidate.signals[name] for name in FEATURES])
-            labels.append(int(right))
+            scores.append(max((token_f1(predicted, a) for a in answers), default=0.0))
             owners.append(n)
-    return np.array(rows), np.array(labels), np.array(owners)
+    return np.array(rows), np.array(scores), np.array(owners)
 
 
 def best_threshold(
-    probability: np.ndarray, labels: np.ndarray, owners: np.ndarray, answerable: np.ndarray
-) -> tuple[float, float]:
-    """The cut on the surest candidate's confidence that is right most often, on average over
-    answerable questions (answered right) and unanswerable ones (abstained)."""
-    best = np.zeros(len(answerable))
-    right = np.zeros(len(answerable), dtype=bool)
-    for p, label, owner in zip(probability, labels, owners, strict=True):
+    probability: np.ndarray, f1: np.ndarray, owners: np.ndarray, kinds: list[str]
+) -> tuple[float, dict[str, float]]:
+    """The cut on the surest candidate's confidence that scores best the SQuAD 2.0 way, with
+    answerable questions (their answer's F1, 0 when abstaining) and the rest (1 when
+    abstaining) weighted equally, and each kind of the rest weighted equally; and what it gives."""
+    best = np.zeros(len(kinds))
+    best_f1 = np.zeros(len(kinds))
+    for p, score, owner in zip(probability, f1, owners, strict=True):
         if p > best[owner]:
-            best[owner], right[owner] = p, bool(label)
+            best[owner], best_f1[owner] = p, score
+    kind = np.array(kinds)
+    negatives = [k for k in dict.fromkeys(kinds) if k != ANSWERABLE]
 
-    def balanced(cut: float) -> float:
+    def figures(cut: float) -> dict[str, float]:
         answered = best >= cut
-        return 0.5 * float((answered & right)[answerable].mean()) + 0.5 * float(
-            (~answered)[~answerable].mean()
-        )
+        mine = kind == ANSWERABLE
+        result = {
+            "answerable_answered": float(answered[mine].mean()),
+            "answerable_f1": float(np.where(answered, best_f1, 0.0)[mine].mean()),
+        }
+        for k in negatives:
+            result[f"{k}_abstained"] = float((~answered)[kind == k].mean())
+        rest = np.mean([result[f"{k}_abstained"] for k in negatives])
+        result["objective"] = 0.5 * result["answerable_f1"] + 0.5 * float(rest)
+        return {name: round(value, 4) for name, value in result.items()}
 
     cuts = np.round(np.arange(0.05, 0.951, 0.01), 2)
-    chosen = max(cuts, key=balanced)
-    return float(chosen), round(balanced(chosen), 4)
+    chosen = float(max(cuts, key=lambda cut: figures(cut)["objective"]))
+    return chosen, figures(chosen)
 
 
 def main() -> None:
@@ -174,14 +189,12 @@ def main() -> None:
 
     kinds = {
         "in_corpus": some(questions_of(indexed)),
+        "unanswerable": some(questions_of(indexed, answerable=False)),
         "entity_swapped": some(edited_questions(indexed, entity_swap(indexed, rng))),
-        "antonym_or_negation": some(
-            edited_questions(indexed, lambda q, c: edit_meaning(q, c, rng))
-        ),
         "out_of_corpus": some(questions_of(absent)),
     }
     asked = [q for items in kinds.values() for q in items]
-    features, labels, owners = collect(service, asked)
+    features, f1, owners = collect(service, asked)
     if args.answer_removed_questions:
         removed = answer_removed(absent)
         removed = rng.sample(removed, min(args.answer_removed_questions, len(removed)))
@@ -199,25 +212,27 @@ def main() -> None:
             other, kinds["answer_removed"], [d.doc_id for d in removed_documents], len(asked)
         )
         asked += kinds["answer_removed"]
-        features, labels, owners = (
-            np.concatenate(pair) for pair in zip((features, labels, owners), more, strict=True)
+        features, f1, owners = (
+            np.concatenate(pair) for pair in zip((features, f1, owners), more, strict=True)
         )
+    labels = (f1 >= RIGHT_F1).astype(int)
     model = LogisticRegression(C=1.0, max_iter=2000).fit(features, labels)
     probability = model.predict_proba(features)[:, 1]
-    answerable = np.array([bool(answers) for _, answers in asked])
-    threshold, balanced = best_threshold(probability, labels, owners, answerable)
+    question_kinds = [kind for kind, items in kinds.items() for _ in items]
+    threshold, at_threshold = best_threshold(probability, f1, owners, question_kinds)
     calibration = {
         "threshold": threshold,
-        "threshold_means": "maximises right answers and right abstentions, answerable and "
-        "unanswerable questions weighted equally (as in SQuAD 2.0)",
-        "balanced_accuracy_at_threshold": balanced,
+        "threshold_means": "maximises SQuAD 2.0's F1 with answerable questions and the rest "
+        "weighted equally, each kind of the rest (on-topic unanswerable, a name or number "
+        "swapped, from another corpus) weighted equally",
+        "at_threshold": at_threshold,
         "bias": round(float(model.intercept_[0]), 5),
         "weights": {
             name: round(float(w), 5) for name, w in zip(FEATURES, model.coef_[0], strict=True)
         },
         "right_means": f"token F1 >= {RIGHT_F1} with a gold answer (SQuAD normalisation)",
         "fitted_on": {
-            "data": "SQuAD v1.1 train, held-out articles (never trained on)",
+            "data": f"{args.data.name}, held-out articles (never trained on)",
             "indexed_articles": len(indexed),
             "indexed_paragraphs": len(documents),
             "questions": {kind: len(items) for kind, items in kinds.items()},

@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from rag.index.store import file_digest
+from rag.digest import file_digest
 from rag.models.onnx_runtime import quantize_int8
 from rag.models.reader import MODEL_FILE
 from train.reader import shrink
@@ -48,8 +48,9 @@ def training_record(trained: Path) -> dict:
     summary_path = trained / "summary.json"
     training = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     log_path = trained / "train.jsonl"
-    if log_path.is_file():
-        training["last_log"] = json.loads(log_path.read_text().splitlines()[-1])
+    logged = log_path.read_text().splitlines() if log_path.is_file() else []
+    if logged:
+        training["last_log"] = json.loads(logged[-1])
     started_from = training.get("config", {}).get("init_from")
     if started_from:
         training["previous_stage"] = training_record(Path(started_from).parent)

@@ -9,7 +9,6 @@ no commit in force refers to are removed after the switch.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from rag.digest import file_digest
 from rag.errors import IndexStoreError
 from rag.index.corpus import CorpusIndex
 from rag.index.lexical import Bm25Index
@@ -50,14 +50,6 @@ SPAN_ARRAYS = (
     "sent_keys",
     "title_keys",
 )
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fsync_path(path: Path) -> None:

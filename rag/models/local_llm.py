@@ -14,8 +14,8 @@ import time
 import uuid
 from pathlib import Path
 
+from rag.digest import file_digest
 from rag.errors import LocalModelError
-from rag.index.store import file_digest
 
 PARTS = 22
 MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"

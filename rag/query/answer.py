@@ -9,6 +9,7 @@ service abstains below the threshold fitted with it (or `answer_threshold`).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,16 @@ from rag.types import Evidence
 
 # What the calibration sees of a candidate answer; reader.json's weights follow this order.
 FEATURES = ("margin", "span_logprob", "fused", "dense", "lexical", "top_rank")
+MONTH_DAY = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|December)"
+    r"( \d{1,2}(st|nd|rd|th)?)?$"
+)
+YEAR_AFTER = re.compile(r"^,? \d{4}\b")
+UNIT_AFTER = re.compile(
+    r"^(%| ?per ?cent\b| percent\b| (million|billion|trillion)\b| (km|kilometres|kilometers|"
+    r"miles|metres|meters|feet|kg|tonnes|tons)\b)"
+)
+CURRENCY = "$£€¥"
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,20 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
+def whole_answer(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span with what a reader of news needs and the reader's span may stop short of,
+    when the text gives it right there: a date's year ("April 29" -> "April 29, 2015"), a
+    figure's unit or currency ("15" -> "15%", "3.5" -> "$3.5 billion")."""
+    answer = text[start:end]
+    if MONTH_DAY.search(answer) and (year := YEAR_AFTER.match(text[end:])):
+        end += year.end()
+    if answer[-1:].isdigit() and (unit := UNIT_AFTER.match(text[end:])):
+        end += unit.end()
+    if answer[:1].isdigit() and start > 0 and text[start - 1] in CURRENCY:
+        start -= 1
+    return start, end
+
+
 class ExtractiveAnswerer:
     def __init__(
         self,
@@ -99,8 +124,8 @@ class ExtractiveAnswerer:
         if best.confidence < threshold:
             return Answer(None, False, best.confidence, kind, evidence, None, best.signals)
         doc = self.index.chunk_document(best.chunk)
-        text = doc.text[best.start : best.end]
-        span = (best.start, best.end)
+        span = whole_answer(doc.text, best.start, best.end)
+        text = doc.text[span[0] : span[1]]
         return Answer(text, True, best.confidence, kind, evidence, span, best.signals)
 
     def candidates(self, retrieval: Retrieval, stop_at: float | None = None) -> list[Candidate]:

@@ -37,3 +37,14 @@ RIGHT_F1 = 0.5
 
 def is_right(predicted: str, answers: Iterable[str]) -> bool:
     return max((token_f1(predicted, a) for a in answers), default=0.0) >= RIGHT_F1
+
+
+def squad_scores(predicted: str | None, answers: list[str]) -> tuple[float, float]:
+    """SQuAD v2.0's official EM and F1 of one answer (None: abstained); no answer is right
+    exactly when none is expected."""
+    if not answers:
+        return (1.0, 1.0) if predicted is None else (0.0, 0.0)
+    if predicted is None:
+        return 0.0, 0.0
+    exact = float(any(normalize(predicted) == normalize(a) for a in answers))
+    return exact, max(token_f1(predicted, a) for a in answers)
