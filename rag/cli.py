@@ -297,14 +297,16 @@ def verify(index: IndexOption = None) -> None:
     if problems:
         for problem in problems:
             say(f"problem: {problem}")
-        say(f"run `rag index rebuild --index {root}` to rebuild from the sources")
+        say(f"run `rag index rebuild --index {root}` to rebuild it")
         raise typer.Exit(1)
     typer.echo(f"{root}: ok")
 
 
 @command(index_app, "rebuild")
 def rebuild(index: IndexOption = None) -> None:
-    """Rebuild the index from the configured sources alone, replacing whatever is there."""
+    """Rebuild the index from its documents and the configured sources, without trusting its
+    vectors or postings: documents added through the API or `rag ingest` are kept when their
+    text can still be read (the source files win for their own documents)."""
     settings = settings_for(index)
     service = RagService(settings)
     service.sync_sources(progress=say, force=True)

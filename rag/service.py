@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import NotFoundError, NotReadyError, SetupError
-from rag.index.backend import Backend, CorpusView, open_backend
+from rag.errors import IndexStoreError, NotFoundError, NotReadyError, SetupError
+from rag.index.backend import Backend, CorpusView, Transaction, open_backend
 from rag.index.dense import search_on_one_thread
 from rag.index.manifest import IndexSpec
 from rag.ingest.documents import Document, fingerprint_paths, load_paths
@@ -71,9 +71,10 @@ class RagService:
         """Bring the index in line with the configured source files.
 
         A new model, chunking or format rebuilds it all (reusing vectors it can); changed
-        source files re-index only the documents that changed. `force` rebuilds from the
-        sources alone without reading the index (the way out of a corrupt one). Returns the
-        reasons it wrote (empty when the index was fresh)."""
+        source files re-index only the documents that changed. `force` rebuilds without
+        trusting the index (the way out of a corrupt one): from the source files and every
+        other document whose text can still be read from it. Returns the reasons it wrote
+        (empty when the index was fresh)."""
         if self.backend.read_only:  # a replica of a standby: the primary's replicas sync
             if (index := self.backend.load()) is None:
                 raise SetupError("the standby holds no index yet: start a replica on the primary")
@@ -86,9 +87,11 @@ class RagService:
                 say(progress, f"rebuilding index in {self.root}: {'; '.join(reasons)}")
                 kept = [
                     d
-                    for d in write.stored_documents()
+                    for d in salvaged(write, progress)
                     if not from_sources(d, self.settings.sources)
                 ]
+                if kept:
+                    say(progress, f"kept {len(kept)} documents the sources do not hold")
                 write.replace_all(merge(kept, self.read_sources(sources, progress)))
                 write.sources_fingerprint = fingerprint
             elif fingerprint is not None and fingerprint != write.sources_fingerprint:
@@ -236,6 +239,15 @@ def as_query(
         return question
     doc_id_tuple = None if doc_ids is None else tuple(doc_ids)
     return Query(question, top_k, doc_id_tuple, history or (), mode, min_confidence)
+
+
+def salvaged(write: Transaction, progress: Progress) -> list[Document]:
+    """What the index holds, to rebuild with; nothing, said aloud, when it cannot be read."""
+    try:
+        return write.salvage_documents()
+    except IndexStoreError as error:
+        say(progress, f"{error}: rebuilding from the sources alone")
+        return []
 
 
 def merge(existing: list[Document], incoming: list[Document]) -> list[Document]:

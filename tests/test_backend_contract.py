@@ -204,6 +204,18 @@ def test_the_manifest_counts_what_is_live_after_every_write(backend: Backend) ->
         assert read.manifest.sentences == sentences == 5
 
 
+def test_a_forced_write_can_still_read_the_documents_it_will_not_build_from(
+    backend: Backend,
+) -> None:
+    write(backend, add=docs("tesla", "byd"))
+    with backend.writer(force=True) as transaction:
+        assert transaction.stored_documents() == []
+        salvaged = transaction.salvage_documents()
+        assert sorted(d.doc_id for d in salvaged) == ["byd", "tesla"]
+        transaction.replace_all(salvaged)
+    assert sorted(d.doc_id for d in backend.load().live_documents()) == ["byd", "tesla"]
+
+
 def test_a_forced_rebuild_holds_exactly_what_it_was_given(backend: Backend) -> None:
     write(backend, add=docs("tesla", "byd"))
     with backend.writer(force=True) as transaction:

@@ -130,3 +130,37 @@ def test_server_serves_what_the_shell_ingests(tmp_path: Path, embedder) -> None:
             time.sleep(0.1)
         answer = client.post("/ask", json={"question": "Where did Tesla open a factory?"})
         assert answer.json()["answer"] == "Berlin"
+
+
+def test_a_rebuild_keeps_what_was_ingested_even_from_a_damaged_index(
+    env: Path, tmp_path: Path
+) -> None:
+    from rag.index import store
+
+    article = tmp_path / "tesla.txt"
+    article.write_text("Tesla opens a factory in Berlin.\n\nIt cost 4 billion euros.")
+    assert runner.invoke(app, ["ingest", str(article)]).exit_code == 0  # with the seed
+    for entry in store.read_manifest(env).segments:  # the vectors damaged, the text intact
+        with (env / entry.name / store.VECTORS).open("r+b") as handle:
+            handle.seek(200)
+            handle.write(b"\xff\xff\xff\xff")
+    assert runner.invoke(app, ["index", "verify"]).exit_code == 1
+    rebuilt = runner.invoke(app, ["index", "rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "kept 1 documents the sources do not hold" in rebuilt.stderr
+    assert "2 documents" in rebuilt.stdout
+    found = runner.invoke(app, ["search", "factory in Berlin", "-k", "1"])
+    assert json.loads(found.stdout.splitlines()[0])["doc_id"] == "tesla"
+    assert runner.invoke(app, ["index", "verify"]).exit_code == 0
+
+
+def test_a_rebuild_from_unreadable_documents_says_it_used_the_sources_alone(env: Path) -> None:
+    from rag.index import store
+
+    assert runner.invoke(app, ["index", "rebuild"]).exit_code == 0
+    for entry in store.read_manifest(env).segments:
+        (env / entry.name / store.DOCUMENTS).write_text("{not json")
+    rebuilt = runner.invoke(app, ["index", "rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "cannot be read" in rebuilt.stderr and "from the sources alone" in rebuilt.stderr
+    assert "1 documents" in rebuilt.stdout

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from rag.errors import NotFoundError, WriteError
+from rag.errors import IndexStoreError, NotFoundError, WriteError
 from rag.index import store
 from rag.index.corpus import CorpusIndex, build, describe
 from rag.index.manifest import IndexSpec, Manifest
@@ -47,6 +47,12 @@ class Changes:
         return self.manifest.stale_reasons(self.spec)
 
     def stored_documents(self) -> list[Document]:
+        raise NotImplementedError
+
+    def salvage_documents(self) -> list[Document]:
+        """The documents of the version in force, read even by a forced write (which builds
+        nothing from them): a rebuild keeps what the service acknowledged. Raises
+        IndexStoreError, naming the cause, when they cannot be read."""
         raise NotImplementedError
 
     def add(self, documents: list[Document]) -> None:
@@ -125,6 +131,14 @@ class IndexWriter(Changes):
         if self.current is not None:
             return self.current.live_documents()
         return [] if self.force else store.load_documents(self.root)
+
+    def salvage_documents(self) -> list[Document]:
+        if not self.force:
+            return self.stored_documents()
+        try:  # the documents' own files, whatever became of the vectors and postings
+            return store.load_documents(self.root)
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise IndexStoreError(f"the documents in {self.root} cannot be read: {error}") from None
 
     def commit(self) -> CorpusIndex | None:
         if self.unchanged():

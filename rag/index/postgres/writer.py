@@ -9,8 +9,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import numpy as np
+import psycopg
 
-from rag.errors import ReadOnly, WriteError
+from rag.errors import IndexStoreError, ReadOnly, WriteError
 from rag.index.lexical import tokenize
 from rag.index.manifest import FORMAT_VERSION, Manifest
 from rag.index.postgres.schema import (
@@ -91,7 +92,17 @@ class PostgresWriter(Changes):
             self.holder.__exit__(None, None, None)
 
     def stored_documents(self) -> list[Document]:
-        if self.force or not self.schema:
+        return [] if self.force else self.live_documents()
+
+    def salvage_documents(self) -> list[Document]:
+        try:
+            with self.conn.transaction():  # a savepoint: a failed read leaves the write usable
+                return self.live_documents()
+        except psycopg.Error as error:
+            raise IndexStoreError(f"the database's documents cannot be read: {error}") from None
+
+    def live_documents(self) -> list[Document]:
+        if not self.schema:
             return []
         rows = self.conn.execute(
             "SELECT doc_id, text, title, source, metadata FROM documents "
