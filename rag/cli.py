@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -161,6 +162,9 @@ def ask(
         return
     if not result.answerable:
         typer.echo(f"(no answer) {result.message} [confidence {result.confidence:.2f}]")
+        for n, passage in enumerate(result.passages, 1):
+            text = textwrap.shorten(passage.text, 160, placeholder=" …")
+            typer.echo(f"  [{n}] {passage.doc_id} {passage.start}-{passage.end}: {text}")
         return
     if result.mode_reason:
         say(f"answered extractively: {result.mode_reason}")

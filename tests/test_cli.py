@@ -164,3 +164,25 @@ def test_a_rebuild_from_unreadable_documents_says_it_used_the_sources_alone(env:
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "cannot be read" in rebuilt.stderr and "from the sources alone" in rebuilt.stderr
     assert "1 documents" in rebuilt.stdout
+
+
+def test_ask_lists_the_closest_passages_when_it_abstains(env: Path) -> None:
+    assert runner.invoke(app, ["index", "rebuild"]).exit_code == 0
+    result = runner.invoke(app, ["ask", "What is the price of the car?"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("(no answer)") and "closest passages" in lines[0]
+    assert lines[1].startswith("  [1] xiaomi-great-wall-electric-car ")
+
+
+def test_ingest_of_a_folder_names_the_files_it_cannot_read(env: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    (folder / ".git").mkdir(parents=True)
+    (folder / ".git" / "config").write_text("[core]")  # hidden: not an article, not reported
+    (folder / "tesla.txt").write_text("Tesla opens a factory in Berlin.\n\nIt cost 4 billion.")
+    (folder / "report.pdf").write_bytes(b"%PDF-1.7")
+    result = runner.invoke(app, ["ingest", str(folder)])
+    assert result.exit_code == 1
+    assert "skipped: report.pdf: unsupported file type '.pdf'" in result.stderr
+    assert "config" not in result.stderr
+    assert "the index now holds 1 documents" in result.stderr  # tesla.txt

@@ -186,10 +186,13 @@ class LoadReport:
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The files named, and every file in the folders named but hidden ones (".git", ".DS_Store"):
+    one of a type that cannot be read is reported by `parse_file`, never skipped in silence."""
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES:
+                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+                if child.is_file() and not hidden:
                     yield child
         else:
             yield path
