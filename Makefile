@@ -13,6 +13,7 @@ install: $(STAMP)
 
 # Pinned versions come from requirements.lock; torch 2.13.0 is the CPU build on local disk.
 $(STAMP): pyproject.toml requirements.lock
+	@echo "installing the pinned dependencies into $(VENV) (about a minute, once)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .

@@ -61,3 +61,35 @@ def test_batches_run_side_by_side_keep_each_vector_in_its_row(embedder: Embedder
 def test_unknown_backend_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="onnx-int8"):
         Embedder(backend="tensorrt")
+
+
+def test_quantising_a_model_leaves_the_console_quiet(tmp_path: Path) -> None:
+    """A first start exports and quantises the encoder: onnxruntime's advice must not print,
+    nor give the root logger a handler that prints every library's DEBUG lines after it."""
+    import subprocess
+    import sys
+
+    script = f"""
+import logging
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from rag.models.onnx_runtime import quantize_int8
+weights = numpy_helper.from_array(np.ones((64, 64), dtype=np.float32), "w")
+graph = helper.make_graph(
+    [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+    [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 64])],
+    [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 64])], [weights])
+source = r"{tmp_path / "fp32.onnx"}"
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), source)
+quantize_int8(source, r"{tmp_path / "int8.onnx"}")
+logging.getLogger("bm25s").setLevel(logging.DEBUG)
+logging.getLogger("bm25s").debug("Building index from tokens")
+print(len(logging.getLogger().handlers))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert (tmp_path / "int8.onnx").is_file()
+    assert done.stdout.strip() == "0"
+    assert "pre-processing" not in done.stderr and "bm25s" not in done.stderr, done.stderr

@@ -13,7 +13,8 @@ import logging
 import os
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +74,32 @@ def quantize_int8(source: Path, destination: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        source,
-        destination,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        # fused operators (com.microsoft) have no inferred output types: they are float
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    with root_logging_untouched():
+        quantize_dynamic(
+            source,
+            destination,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            # fused operators (com.microsoft) have no inferred output types: they are float
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+
+
+@contextmanager
+def root_logging_untouched() -> Iterator[None]:
+    """onnxruntime's quantizer warns through `logging.warning`, which gives the root logger a
+    handler when it has none: a first start would print its advice, and from then on every
+    library's DEBUG lines (bm25s sets DEBUG on its own logger). Its advice is dropped here and
+    the root logger left as it was."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def cached_export(
