@@ -124,6 +124,14 @@ async def follow_commits(service: RagService) -> None:
             log.warning("could not load the index's new commit yet: %s", error)
 
 
+def problem(e: dict) -> dict[str, str]:
+    """One validation error as {field, message}; malformed JSON is the body's, at a position."""
+    if e["type"] == "json_invalid":
+        position = e["loc"][-1]
+        return {"field": "body", "message": f"malformed JSON at character {position}"}
+    return {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Every failure becomes a JSON body with an `error` message; none leaks a stack trace."""
 
@@ -135,14 +143,15 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        return error(422, "invalid request", problems)
+        return error(422, "invalid request", [problem(e) for e in exc.errors()])
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's "error parsing the body": a body that is not text, answered like
+            # any other malformed body
+            detail = [{"field": "body", "message": "the body is not UTF-8 text"}]
+            return error(422, "invalid request", detail)
         return error(exc.status_code, str(exc.detail), **(exc.headers or {}))
 
     @app.exception_handler(Exception)

@@ -127,7 +127,17 @@ def test_malformed_and_semantic_errors_are_json(client) -> None:
     malformed = client.post(
         "/ask", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert malformed.status_code == 422 and malformed.json()["error"]
+    assert malformed.status_code == 422 and malformed.json()["detail"] == [
+        {"field": "body", "message": "malformed JSON at character 1"}
+    ]
+    for path in ("/ask", "/v1/chat/completions"):  # bytes that are not text: the same 422
+        garbled = client.post(
+            path, content=b"\xff\x0e\x04\xfe", headers={"content-type": "application/json"}
+        )
+        assert garbled.status_code == 422, garbled.text
+        assert garbled.json()["detail"] == [
+            {"field": "body", "message": "the body is not UTF-8 text"}
+        ]
     blank = client.post("/ask", json={"question": "   "})
     assert blank.status_code == 422 and blank.json()["error"] == "question is empty"
     unknown = client.post("/ask", json={"question": "q?", "filters": {"doc_ids": ["nope"]}})
