@@ -155,3 +155,39 @@ def test_phone_opens_the_source_as_a_full_screen_sheet(browser, live_url) -> Non
     expect(page.locator("#source")).to_be_hidden()
     expect(answer).to_be_visible()
     page.close()
+
+
+def test_a_page_whose_reads_need_a_key_asks_for_it_once_per_tab(browser, service) -> None:
+    from playwright.sync_api import expect
+    from pydantic import SecretStr
+
+    from api.app import create_app
+    from rag.service import RagService
+    from tests.conftest import serve_in_thread
+
+    protected = {"api_key": SecretStr("s3cret"), "protect_reads": True}
+    settings = service.settings.model_copy(update=protected)
+    url, stop = serve_in_thread(create_app(RagService.open(settings, service.embedder)))
+    asked: list[str] = []
+
+    def answer(dialog) -> None:  # a wrong key first, then the right one
+        asked.append(dialog.message)
+        dialog.accept("wrong" if len(asked) == 1 else "s3cret")
+
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 760})
+        page.on("dialog", answer)
+        page.goto(url + "/")
+        expect(page.locator("#examples .example").first).to_be_visible(timeout=WAIT)
+        assert asked[0].startswith("This service needs an API key")
+        assert asked[1].startswith("That API key was refused") and len(asked) == 2
+        page.fill("#question", EXAMPLE_QUESTION)
+        page.click("#send")
+        reply = page.locator(".message.assistant").last
+        expect(reply.locator(".answer")).to_contain_text("2023", timeout=WAIT)
+        page.reload()  # the same tab keeps the key: no more questions
+        expect(page.locator("#examples .example").first).to_be_visible(timeout=WAIT)
+        assert len(asked) == 2
+        page.close()
+    finally:
+        stop()

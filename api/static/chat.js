@@ -14,6 +14,37 @@ const history = [];
 
 if (new URLSearchParams(location.search).has("embed")) document.body.classList.add("embed");
 
+// A service with RAG_PROTECT_READS wants its API key for reads too: the page asks for it on the
+// first 401 and keeps it for this tab's session only (sessionStorage), never in the page's URL.
+const KEY_ITEM = "rag-api-key";
+let askingForKey = null;
+
+function keyFromUser(refused) {
+  askingForKey ||= Promise.resolve().then(() => {
+    const entered = window.prompt(
+      refused ? "That API key was refused. API key:" : "This service needs an API key. API key:",
+    );
+    if (entered) sessionStorage.setItem(KEY_ITEM, entered.trim());
+    askingForKey = null;
+    return Boolean(entered);
+  });
+  return askingForKey;
+}
+
+async function apiFetch(path, options = {}) {
+  for (let tries = 0; ; tries++) {
+    const key = sessionStorage.getItem(KEY_ITEM);
+    const headers = { ...(options.headers || {}) };
+    if (key) headers.authorization = `Bearer ${key}`;
+    const response = await fetch(path, { ...options, headers });
+    if (response.status !== 401 || tries === 3) return response;
+    // another request may have been given a key meanwhile: try that one before asking
+    if (sessionStorage.getItem(KEY_ITEM) === key && !(await keyFromUser(Boolean(key)))) {
+      return response;
+    }
+  }
+}
+
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -95,7 +126,7 @@ function answerPart(text) {
 }
 
 async function showSource(citation) {
-  const response = await fetch(`/documents/${encodeURIComponent(citation.doc_id)}`);
+  const response = await apiFetch(`/documents/${encodeURIComponent(citation.doc_id)}`);
   if (!response.ok) return;
   const doc = await response.json();
   document.getElementById("source-title").textContent = doc.title;
@@ -120,7 +151,7 @@ document.addEventListener("keydown", (event) => {
 });
 
 async function streamReply(reply) {
-  const response = await fetch("/v1/chat/completions", {
+  const response = await apiFetch("/v1/chat/completions", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: "rag", messages: history, stream: true }),
@@ -216,7 +247,7 @@ form.addEventListener("submit", (event) => {
 // The empty page: example questions to click, and what the index holds.
 async function fillWelcome() {
   const json = (path, fallback) =>
-    fetch(path).then((r) => (r.ok ? r.json() : fallback)).catch(() => fallback);
+    apiFetch(path).then((r) => (r.ok ? r.json() : fallback)).catch(() => fallback);
   const [examples, documents, health] = await Promise.all([
     json("/examples", { questions: [] }),
     json("/documents?limit=50", null),
