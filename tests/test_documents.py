@@ -55,6 +55,23 @@ def test_news_page_keeps_the_article_and_drops_the_page_around_it() -> None:
         assert chrome not in doc.text
 
 
+def test_a_news_page_headline_is_its_own_sentence_and_its_byline_metadata() -> None:
+    from rag.ingest.chunking import split_sentences
+
+    page = b"""<html><head><title>Rotterdam port handles fewer containers in first quarter</title>
+<meta name="author" content="Bart Meijer"></head><body><article>
+<h1>Rotterdam port handles fewer containers in first quarter</h1>
+<p class="byline">By Bart Meijer</p>
+<p>The port of Rotterdam handled 3.3 million containers in the first quarter, 7% fewer than a
+year earlier, it said on Wednesday. Trade with Asia fell the most.</p>
+<p>Transport of liquid bulk such as oil rose 5%, the port said.</p></article></body></html>"""
+    (doc,) = parse_file("rotterdam.html", page)
+    assert doc.metadata["author"] == "Bart Meijer"
+    sentences = [doc.text[s.start : s.end] for s in split_sentences(doc.text)]
+    assert sentences[0] == "Rotterdam port handles fewer containers in first quarter"
+    assert sentences[1].startswith("The port of Rotterdam handled 3.3 million containers")
+
+
 def test_markdown_marks_are_not_article_text() -> None:
     markdown = "# Big news\n\nBYD sold **3 million** cars, [says](https://x.example) *Reuters*.\n"
     (doc,) = parse_file("news.md", markdown.encode())

@@ -96,15 +96,18 @@ def decode_bytes(data: bytes, where: str) -> str:
 
 
 def parse_html(markup: str) -> tuple[str, str, dict[str, Any]]:
-    """The article of a news page (title, text, date) without its navigation, cookie banner and
-    footer; a page too short for trafilatura's article detection keeps all its visible text."""
+    """The article of a news page (title, text; date and byline as metadata) without its
+    navigation, cookie banner and footer; a page too short for trafilatura's article detection
+    keeps all its visible text. trafilatura ends each block (the headline, a paragraph) with one
+    line break: a blank line here, so a headline is never read as part of the first sentence."""
     import trafilatura
 
     page = trafilatura.bare_extraction(markup, with_metadata=True)
     text = page.text if page is not None and page.text else trafilatura.baseline(markup)[1]
+    text = "\n\n".join(line.strip() for line in text.splitlines() if line.strip())
     title = (page.title if page is not None else None) or ""
-    date = page.date if page is not None else None
-    return title, text, {"date": date} if date else {}
+    found = {"date": page.date, "author": page.author} if page is not None else {}
+    return title, text, {key: value for key, value in found.items() if value}
 
 
 MARKDOWN_MARKS = [
