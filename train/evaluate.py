@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.models.reader import best_span
+from rag.models.reader import Reading, best_span, keep_surest
 from rag.models.reader_windows import WindowTokenizer, build_windows, pad
 from rag.query.normalize import squad_scores
 
@@ -57,7 +57,7 @@ def predict(
     device = next(model.parameters()).device
     windows = build_windows(tokenizer, [i.question for i in items], [i.context for i in items])
     order = sorted(range(len(windows.input_ids)), key=lambda w: len(windows.input_ids[w]))
-    best: dict[int, tuple[float, str]] = {}
+    best: dict[int, Reading] = {}
     model.eval()
     for begin in range(0, len(order), batch_size):
         chosen = order[begin : begin + batch_size]
@@ -72,12 +72,11 @@ def predict(
         ends = output.end_logits.float().cpu().numpy()
         for row, w in enumerate(chosen):
             owner = windows.passage[w]
-            reading = best_span(starts[row], ends[row], windows.offsets[w], owner)
-            if reading and (owner not in best or reading.margin > best[owner][0]):
-                text = items[owner].context[reading.start : reading.end]
-                best[owner] = (reading.margin, text)
+            keep_surest(best, best_span(starts[row], ends[row], windows.offsets[w], owner))
     return [
-        Prediction(best[i][1], best[i][0]) if i in best else Prediction("", -1e9)
+        Prediction(items[i].context[best[i].start : best[i].end], best[i].margin)
+        if i in best
+        else Prediction("", -1e9)
         for i in range(len(items))
     ]
 

@@ -77,10 +77,14 @@ class Reader:
         starts, ends = self.session.run(None, feeds)
         best: dict[int, Reading] = {}
         for w, owner in enumerate(windows.passage):
-            reading = best_span(starts[w], ends[w], windows.offsets[w], owner)
-            if reading and (owner not in best or reading.margin > best[owner].margin):
-                best[owner] = reading
+            keep_surest(best, best_span(starts[w], ends[w], windows.offsets[w], owner))
         return [best[p] for p in sorted(best)]
+
+
+def keep_surest(best: dict[int, Reading], reading: Reading | None) -> None:
+    """A passage read in several windows answers with its surest window's span (by margin)."""
+    if reading and (reading.passage not in best or reading.margin > best[reading.passage].margin):
+        best[reading.passage] = reading
 
 
 def best_span(
