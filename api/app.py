@@ -21,12 +21,13 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from api.guards import BodyLimit, RateLimiter, require_read
 from api.observability import Metrics, Observe
 from api.routes import ask, documents, openai, ops, page
 from api.routes.page import STATIC
-from api.schemas import error_responses
+from api.schemas import PATTERN_RULES, error_responses
 from rag.config import Settings
 from rag.errors import RagError
 from rag.service import RagService
@@ -129,7 +130,21 @@ def problem(e: dict) -> dict[str, str]:
     if e["type"] == "json_invalid":
         position = e["loc"][-1]
         return {"field": "body", "message": f"malformed JSON at character {position}"}
-    return {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
+    message = e["msg"]
+    if e["type"] == "string_pattern_mismatch":
+        message = PATTERN_RULES.get(e["ctx"]["pattern"], message)
+    return {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": message}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document lists for the request's path (a literal path, such as
+    /documents/upload, rather than a template it also fits)."""
+    paths = request.app.openapi()["paths"]
+    fitting = [paths[request.url.path]] if request.url.path in paths else [
+        operations for template, operations in paths.items()
+        if compile_path(template)[0].match(request.url.path)
+    ]  # fmt: skip
+    return sorted({method.upper() for operations in fitting for method in operations})
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -146,13 +161,16 @@ def add_error_handlers(app: FastAPI) -> None:
         return error(422, "invalid request", [problem(e) for e in exc.errors()])
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-            # FastAPI's "error parsing the body": a body that is not text, answered like
-            # any other malformed body
-            detail = [{"field": "body", "message": "the body is not UTF-8 text"}]
-            return error(422, "invalid request", detail)
-        return error(exc.status_code, str(exc.detail), **(exc.headers or {}))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI could not parse: text, JSON, multipart
+            # answered like any other malformed body
+            text = isinstance(exc.__cause__, UnicodeDecodeError)
+            message = "the body is not UTF-8 text" if text else str(exc.detail)
+            return error(422, "invalid request", [{"field": "body", "message": message}])
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and (allowed := allowed_methods(request)):
+            headers["Allow"] = ", ".join(allowed)  # the path's every method, not its first's
+        return error(exc.status_code, str(exc.detail), **headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -52,7 +52,9 @@ def answer_of(reply: str) -> str:
 
 def reply_text(result: AskResult) -> str:
     if not result.answerable:
-        closest = result.passages[0].title if result.passages else None
+        # named only when it holds a word of the question: a passage found by vector proximity
+        # alone is any article (the seed, asked about a port) and naming it misleads
+        closest = next((p.title for p in result.passages[:1] if p.lexical > 0), None)
         hint = f" The closest article I found is “{closest}”." if closest else ""
         return f"{NOT_IN_ARTICLES}{hint}"
     if result.mode == AnswerMode.GENERATIVE:  # the reply carries its own markers

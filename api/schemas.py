@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K
-from rag.ingest.documents import Document
+from rag.ingest.documents import DOC_ID_PATTERN, DOC_ID_RULE, Document
 from rag.query.conversation import Turn
 from rag.query.pipeline import Query
 from rag.types import AnswerMode
+
+
+def not_a_bool(value: Any) -> Any:
+    """JSON's `true` is not the number 1 (pydantic's lax mode would take it as one)."""
+    if isinstance(value, bool):
+        raise ValueError("Input should be a number, not true or false")
+    return value
+
+
+# (the bounds first: after the validator, they would not reach the JSON schema)
+TopK = Annotated[int, Field(ge=1, le=MAX_TOP_K), BeforeValidator(not_a_bool)]
+Confidence = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(not_a_bool)]
+SOME_TEXT = r"\S"  # at least one character that is not white space
+TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"  # SOME_TEXT, and no NUL (binary data)
+PATTERN_RULES = {  # what a pattern means, said in words in a 422
+    SOME_TEXT: "must hold text, not only white space",
+    TEXT: "must hold text, not only white space, and no NUL characters (binary data)",
+    DOC_ID_PATTERN.pattern: DOC_ID_RULE,
+}
 
 
 class Filters(BaseModel):
@@ -27,9 +46,10 @@ class AskRequest(BaseModel):
         ...,
         min_length=1,
         max_length=MAX_QUESTION_CHARS,
+        pattern=SOME_TEXT,
         examples=["when is the first vehicle expected?"],
     )
-    top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="Passages to return.")
+    top_k: TopK | None = Field(None, description="Passages to return.")
     filters: Filters | None = None
     history: list[HistoryTurn] | None = Field(
         None, max_length=100, description="Earlier turns, oldest first, for follow-ups."
@@ -39,10 +59,8 @@ class AskRequest(BaseModel):
         description="extractive (instant, exact) or generative (an LLM, checked); "
         "default from RAG_ANSWER_MODE.",
     )
-    min_confidence: float | None = Field(
+    min_confidence: Confidence | None = Field(
         None,
-        ge=0.0,
-        le=1.0,
         description="Abstain when the answer's confidence (the calibrated probability that it is "
         "right) is below this; default: the service's threshold (RAG_ANSWER_THRESHOLD).",
     )
@@ -64,9 +82,11 @@ class AskRequest(BaseModel):
 class DocumentIn(BaseModel):
     """A document to add (`id` optional: derived from the text when missing) or replace."""
 
-    id: str | None = Field(None, max_length=200, description="Letters, digits, . _ : -")
+    id: str | None = Field(
+        None, pattern=DOC_ID_PATTERN.pattern, description="Letters, digits, . _ : - (1-200)"
+    )
     title: str | None = Field(None, max_length=1_000)
-    text: str = Field(..., min_length=1)
+    text: str = Field(..., min_length=1, pattern=TEXT)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -103,7 +123,9 @@ class WriteResult(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "empty"] = Field(
+        description="`empty`: serving, with no documents yet (add some to get answers)"
+    )
     documents: int
     chunks: int
     sentences: int

@@ -73,7 +73,8 @@ class RagService:
         A new model, chunking or format rebuilds it all (reusing vectors it can); changed
         source files re-index only the documents that changed. `force` rebuilds without
         trusting the index (the way out of a corrupt one): from the source files and every
-        other document whose text can still be read from it. Returns the reasons it wrote
+        other document whose text can still be read from it. Source documents deleted
+        through the service stay out until ingested again. Returns the reasons it wrote
         (empty when the index was fresh)."""
         if self.backend.read_only:  # a replica of a standby: the primary's replicas sync
             if (index := self.backend.load()) is None:
@@ -92,12 +93,12 @@ class RagService:
                 ]
                 if kept:
                     say(progress, f"kept {len(kept)} documents the sources do not hold")
-                write.replace_all(merge(kept, self.read_sources(sources, progress)))
+                write.replace_all(merge(kept, self.sources_kept(write, sources, progress)))
                 write.sources_fingerprint = fingerprint
             elif fingerprint is not None and fingerprint != write.sources_fingerprint:
                 reasons = ["source files changed"]
                 say(progress, f"updating index in {self.root}: source files changed")
-                incoming = self.read_sources(sources, progress)
+                incoming = self.sources_kept(write, sources, progress)
                 before = {d.doc_id: d for d in write.stored_documents() if from_sources(d, sources)}
                 write.add([d for d in incoming if before.get(d.doc_id) != d])
                 write.delete(set(before) - {d.doc_id for d in incoming})
@@ -105,18 +106,38 @@ class RagService:
         self.activate(write.result)
         return reasons
 
-    def read_sources(self, sources: list[Path], progress: Progress) -> list[Document]:
+    def sources_kept(
+        self, write: Transaction, sources: list[Path], progress: Progress
+    ) -> list[Document]:
+        """The source files' documents, less those deleted through the service (the record
+        of which forgets files that are gone)."""
         report = load_paths(sources)
         for problem in report.problems:
             say(progress, f"skipped: {problem}")
-        return report.documents
+        write.withdrawn &= {d.doc_id for d in report.documents}
+        if write.withdrawn:
+            say(progress, f"left out {len(write.withdrawn)} deleted source documents")
+        return [d for d in report.documents if d.doc_id not in write.withdrawn]
 
     def ingest(self, documents: Iterable[Document], progress: Progress = None) -> CorpusView:
         """Add or replace documents; unchanged sentences keep their vectors."""
         return self.update(list(documents), set(), progress)
 
     def delete(self, doc_ids: list[str]) -> CorpusView:
-        return self.update([], set(doc_ids))
+        """Delete documents; those from the source files stay deleted across syncs."""
+        index = self.snapshot.index if self.snapshot else self.backend.load()
+        sourced = {
+            doc_id
+            for doc_id in doc_ids
+            if index
+            and (doc := index.document(doc_id))
+            and from_sources(doc, self.settings.sources)
+        }
+        with self.writer() as write:
+            write.delete(set(doc_ids))
+            write.withdraw(sourced)
+        self.activate(write.result)
+        return write.result
 
     def update(
         self, added: list[Document], removed: set[str], progress: Progress = None

@@ -123,6 +123,30 @@ def test_bad_ask_bodies_get_422_json(client, payload, field) -> None:
     assert any(p["field"] == field for p in body["detail"])
 
 
+def test_what_the_openapi_schema_forbids_is_refused_and_every_status_is_in_it(client) -> None:
+    for flag in (True, False):  # JSON's true is not the number 1
+        for body in ({"min_confidence": flag}, {"top_k": flag}):
+            refused = client.post("/ask", json={"question": EXAMPLE_QUESTION, **body})
+            assert refused.status_code == 422, body
+    assert client.post("/ask", json={"question": EXAMPLE_QUESTION, "top_k": 3.0}).status_code == 200
+    wrong_method = client.request("OPTIONS", "/documents")
+    assert wrong_method.status_code == 405  # Allow names the path's every method
+    assert wrong_method.headers["allow"] == "GET, POST"
+    assert client.request("OPTIONS", "/documents/upload").headers["allow"] == "POST"
+    assert client.request("OPTIONS", "/documents/x").headers["allow"] == "DELETE, GET, PUT"
+    multipart = client.post(
+        "/documents/upload",
+        content=b"--b\r\n--b--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert multipart.status_code in (401, 403, 422)  # never a bare 400
+    schema = client.get("/openapi.json").json()
+    put = schema["paths"]["/documents/{doc_id}"]["put"]
+    assert {"200", "201", "401", "403", "409", "413", "415", "422"} <= set(put["responses"])
+    top_k = schema["components"]["schemas"]["AskRequest"]["properties"]["top_k"]["anyOf"][0]
+    assert (top_k["minimum"], top_k["maximum"]) == (1, 50)
+
+
 def test_malformed_and_semantic_errors_are_json(client) -> None:
     malformed = client.post(
         "/ask", content=b"{not json", headers={"content-type": "application/json"}
@@ -139,7 +163,9 @@ def test_malformed_and_semantic_errors_are_json(client) -> None:
             {"field": "body", "message": "the body is not UTF-8 text"}
         ]
     blank = client.post("/ask", json={"question": "   "})
-    assert blank.status_code == 422 and blank.json()["error"] == "question is empty"
+    assert blank.status_code == 422 and blank.json()["detail"] == [
+        {"field": "question", "message": "must hold text, not only white space"}
+    ]
     unknown = client.post("/ask", json={"question": "q?", "filters": {"doc_ids": ["nope"]}})
     assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
     assert client.get("/documents/nope").status_code == 404

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from rag.config import Settings
-from rag.errors import NotFoundError, WriteError
+from rag.errors import NotFoundError
 from rag.index.backend import Backend, CorpusView, open_backend
 from rag.index.lexical import query_terms
 from rag.index.manifest import IndexSpec
@@ -95,11 +95,38 @@ def write(backend: Backend, previous: CorpusView | None = None, **changes) -> Co
     return transaction.result
 
 
-def test_an_empty_backend_has_no_version(backend: Backend) -> None:
+def test_an_empty_backend_has_no_version_and_an_empty_corpus_is_a_valid_one(
+    backend: Backend,
+) -> None:
     assert backend.head() is None and backend.load() is None
-    with pytest.raises(WriteError, match="at least one document"):
-        write(backend, add=[])
-    assert backend.head() is None
+    empty = write(backend, add=[])
+    assert backend.head() == empty.snapshot and empty.manifest.documents == 0
+    view = write(backend, empty, add=docs("tesla"))
+    last = write(backend, view, delete=["tesla"])  # the last document goes: still serving
+    for read in (last, backend.load()):
+        assert read.live_documents() == [] and read.manifest.documents == 0
+        assert read.document("tesla") is None and read.chunks_of(["tesla"]).size == 0
+    assert backend.verify() == []
+
+
+def test_deleted_source_documents_are_remembered_even_by_a_forced_rebuild(
+    backend: Backend,
+) -> None:
+    view = write(backend, add=docs("tesla", "byd"))
+    with backend.writer(previous=view) as transaction:
+        transaction.delete({"byd"})
+        transaction.withdraw({"byd"})
+    with backend.writer() as transaction:
+        assert transaction.withdrawn == {"byd"}
+        transaction.add(docs("tesla", suffix=" It opened in 2022."))
+    with backend.writer(force=True) as transaction:
+        transaction.replace_all(transaction.salvage_documents())
+        assert transaction.withdrawn == {"byd"}
+    with backend.writer() as transaction:
+        assert transaction.withdrawn == {"byd"}
+        transaction.add(docs("byd"))  # ingested again: no longer withdrawn
+        assert transaction.withdrawn == set()
+    assert sorted(d.doc_id for d in backend.load().live_documents()) == ["byd", "tesla"]
 
 
 def test_a_write_publishes_a_version_that_reads_back(backend: Backend) -> None:

@@ -91,6 +91,19 @@ def test_abstention_reads_naturally(chat) -> None:
     assert completion.model_extra["citations"] == []
 
 
+def test_an_abstention_names_the_closest_article_only_when_it_shares_a_word(chat) -> None:
+    def reply(question: str) -> str:
+        messages = [{"role": "user", "content": question}]
+        return (
+            chat.chat.completions.create(model="rag", messages=messages).choices[0].message.content
+        )
+
+    assert "The closest article I found is “Xiaomi" in reply("What is the price of the car?")
+    unrelated = reply("When was it founded?")  # no word of it in any article
+    assert unrelated.startswith("The articles I have don't say.")
+    assert "closest article" not in unrelated
+
+
 def test_min_confidence_rides_along_as_an_extra_field(chat) -> None:
     """The OpenAI SDK's extra_body reaches the same cut as /ask's min_confidence."""
     ask = [{"role": "user", "content": "When will Xiaomi's first electric car arrive?"}]

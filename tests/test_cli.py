@@ -154,6 +154,33 @@ def test_a_rebuild_keeps_what_was_ingested_even_from_a_damaged_index(
     assert runner.invoke(app, ["index", "verify"]).exit_code == 0
 
 
+def test_a_source_article_deleted_stays_deleted_across_restarts_and_rebuilds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder
+) -> None:
+    sources = tmp_path / "articles"
+    sources.mkdir()
+    for name in ("tesla", "byd"):
+        (sources / f"{name}.txt").write_text(f"{name} news\n\n{name.upper()} sold more cars.")
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_SOURCES", json.dumps([str(sources)]))
+
+    def live() -> list[str]:  # as a (re)started server sees them, after syncing the sources
+        return sorted(d.doc_id for d in RagService.open(Settings(), embedder).documents())
+
+    assert runner.invoke(app, ["index", "rebuild"]).exit_code == 0
+    assert runner.invoke(app, ["delete", "byd"]).exit_code == 0
+    (sources / "nio.txt").write_text("nio news\n\nNIO sold fewer cars.")  # the sources change
+    assert live() == ["nio", "tesla"]  # the next start syncs them: byd stays out
+    rebuilt = runner.invoke(app, ["index", "rebuild"])
+    assert "left out 1 deleted source documents" in rebuilt.stderr
+    assert live() == ["nio", "tesla"]
+    assert runner.invoke(app, ["ingest", str(sources / "byd.txt")]).exit_code == 0
+    assert runner.invoke(app, ["delete", "nio", "tesla", "byd"]).exit_code == 0
+    assert live() == []  # an empty index is a valid one
+    assert runner.invoke(app, ["index", "rebuild"]).exit_code == 0
+    assert live() == []
+
+
 def test_a_rebuild_from_unreadable_documents_says_it_used_the_sources_alone(env: Path) -> None:
     from rag.index import store
 

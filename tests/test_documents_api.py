@@ -75,6 +75,25 @@ def test_create_read_ask_replace_delete(api) -> None:
     assert api.post("/ask", json={"question": EXAMPLE_QUESTION}).json()["answer"] == "2023"
 
 
+def test_an_api_write_survives_a_restart_and_deleting_everything_leaves_an_empty_index(
+    api, writable: RagService, embedder
+) -> None:
+    assert api.post("/documents", json=TESLA, headers=KEY).status_code == 201
+    assert api.delete(f"/documents/{SEED_ID}", headers=KEY).status_code == 200
+    restarted = RagService.open(writable.settings, embedder)  # syncs the sources again
+    with TestClient(create_app(restarted)) as again:
+        assert [d["doc_id"] for d in again.get("/documents").json()] == ["tesla-berlin"]
+        assert again.delete("/documents/tesla-berlin", headers=KEY).status_code == 200
+        assert again.get("/health").json() | {"status": "empty", "documents": 0} == (
+            again.get("/health").json()
+        )
+        answer = again.post("/ask", json={"question": EXAMPLE_QUESTION})
+        assert answer.status_code == 200 and not answer.json()["answerable"]
+        assert answer.json()["message"].startswith("The index holds no documents yet")
+        assert again.get("/search", params={"q": "Xiaomi"}).json() == []
+        assert again.post("/documents", json=TESLA, headers=KEY).status_code == 201
+
+
 def test_id_is_derived_when_missing_and_unsafe_ids_refused(api) -> None:
     created = api.post("/documents", json={"text": "An article without an id."}, headers=KEY)
     assert created.json()["documents"][0]["doc_id"].startswith("doc-")

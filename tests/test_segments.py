@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.errors import NotFoundError, WriteError
+from rag.errors import NotFoundError
 from rag.index import store
 from rag.index.corpus import build
 from rag.index.merge import MAX_SEGMENTS
@@ -115,11 +115,16 @@ def test_a_write_from_another_process_is_seen_and_shares_loaded_segments(service
     assert store.verify(service.root) == []
 
 
-def test_deleting_everything_is_refused(service) -> None:
+def test_deleting_everything_leaves_a_serving_empty_index(service) -> None:
     service.ingest(documents(["tesla"]))
-    with pytest.raises(WriteError, match="at least one document"):
-        service.delete(["tesla"])
-    assert sorted(service.current().index.doc_rows) == ["tesla"]
+    service.delete(["tesla"])
+    assert service.documents() == [] and store.verify(service.root) == []
+    result = service.ask("Where did Tesla open a factory?")
+    assert not result.answerable and result.passages == []
+    assert result.message.startswith("The index holds no documents yet")
+    assert service.search("Tesla factory") == []
+    service.ingest(documents(["byd"]))  # and takes documents again
+    assert sorted(service.current().index.doc_rows) == ["byd"]
 
 
 def test_a_chunk_without_a_home_sentence_borrows_one_even_at_the_end() -> None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from api.guards import require_read, require_write, svc
 from api.schemas import DocumentIn, DocumentOut, DocumentSummary, WriteResult, error_responses
 from rag.errors import Conflict
 from rag.index.backend import CorpusView
-from rag.ingest.documents import Document, make_document, parse_file
+from rag.ingest.documents import DOC_ID_PATTERN, Document, make_document, parse_file
 from rag.service import RagService
 
 log = logging.getLogger("rag.api")
@@ -72,9 +73,20 @@ async def upload_documents(file: UploadFile, request: Request) -> WriteResult:
     return written(docs, await store(svc(request), docs, create=True))
 
 
-@router.put("/{doc_id}", response_model=WriteResult, **WRITE)
+@router.put(
+    "/{doc_id}",
+    response_model=WriteResult,
+    dependencies=WRITE["dependencies"],
+    responses={
+        201: {"model": WriteResult, "description": "Created under this id"},
+        **WRITE["responses"],
+    },
+)
 async def put_document(
-    doc_id: str, body: DocumentIn, request: Request, response: Response
+    doc_id: Annotated[str, Path(pattern=DOC_ID_PATTERN.pattern)],
+    body: DocumentIn,
+    request: Request,
+    response: Response,
 ) -> WriteResult:
     """Replace the document (or create it under this id)."""
     service = svc(request)

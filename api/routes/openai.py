@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.chat import pieces, reply_text, sources_text, split_messages
 from api.guards import svc
+from api.schemas import Confidence, TopK
 from rag.query.pipeline import Query
 from rag.service import RagService
 from rag.types import AnswerMode, AskResult
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
-    role: str
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
 
 
@@ -36,10 +37,10 @@ class ChatRequest(BaseModel):
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=200)
     stream: bool = False
-    top_k: int | None = Field(None, ge=1, le=50, description="Passages to consider.")
+    top_k: TopK | None = Field(None, description="Passages to consider.")
     mode: AnswerMode | None = Field(None, description="Answer mode; default from RAG_ANSWER_MODE.")
-    min_confidence: float | None = Field(
-        None, ge=0.0, le=1.0, description="Abstain below this confidence (as in /ask)."
+    min_confidence: Confidence | None = Field(
+        None, description="Abstain below this confidence (as in /ask)."
     )
 
 

@@ -15,7 +15,7 @@ router = APIRouter()
 def health(request: Request) -> Health:
     manifest = svc(request).current().index.manifest
     return Health(
-        status="ok",
+        status="ok" if manifest.documents else "empty",
         documents=manifest.documents,
         chunks=manifest.chunks,
         sentences=manifest.sentences,

@@ -228,8 +228,10 @@ def build(
     progress: Callable[[str], None] | None = None,
     sources_fingerprint: str | None = None,
 ) -> CorpusIndex:
-    """A one-segment index over `documents`, reusing the vectors `reusable` segments hold."""
-    segment = build_segment(documents, spec, embedder, reusable, progress)
+    """A one-segment index over `documents`, reusing the vectors `reusable` segments hold (no
+    segment at all when there are none: an empty corpus is a valid state)."""
+    segments = [build_segment(documents, spec, embedder, reusable, progress)] if documents else []
     return describe(
-        [segment], [frozenset()], spec, embedder.dimension, sources_fingerprint, time.time()
-    )
+        segments, [frozenset()] * len(segments), spec, embedder.dimension, sources_fingerprint,
+        time.time(),
+    )  # fmt: skip

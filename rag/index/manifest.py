@@ -35,6 +35,8 @@ class Manifest:
     sources_fingerprint: str | None
     created_at: float
     segments: list[SegmentEntry] = field(default_factory=list)
+    # source documents deleted through the service: a sync or a rebuild leaves them out
+    withdrawn: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict) -> Manifest:

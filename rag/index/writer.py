@@ -13,7 +13,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from rag.errors import IndexStoreError, NotFoundError, WriteError
+from rag.errors import IndexStoreError, NotFoundError
 from rag.index import store
 from rag.index.corpus import CorpusIndex, build, describe
 from rag.index.manifest import IndexSpec, Manifest
@@ -36,6 +36,7 @@ class Changes:
         self.removed: set[str] = set()
         self.replacement: list[Document] | None = None
         self.sources_fingerprint: str | None = None
+        self.withdrawn: set[str] = set()  # source documents deleted through the service
 
     @property
     def stale_reasons(self) -> list[str]:
@@ -51,13 +52,19 @@ class Changes:
 
     def salvage_documents(self) -> list[Document]:
         """The documents of the version in force, read even by a forced write (which builds
-        nothing from them): a rebuild keeps what the service acknowledged. Raises
+        nothing from them), and the deletions it remembers (`withdrawn`): a rebuild keeps
+        what the service acknowledged. Raises
         IndexStoreError, naming the cause, when they cannot be read."""
         raise NotImplementedError
 
     def add(self, documents: list[Document]) -> None:
-        """Add documents, replacing any of the same id."""
+        """Add documents, replacing any of the same id (one withdrawn comes back)."""
         self.added.update((doc.doc_id, doc) for doc in documents)
+        self.withdrawn -= {doc.doc_id for doc in documents}
+
+    def withdraw(self, doc_ids: set[str]) -> None:
+        """Remember that these source documents were deleted, so syncs leave them out."""
+        self.withdrawn |= doc_ids
 
     def live_ids(self, doc_ids: set[str]) -> set[str]:
         """Which of `doc_ids` the index holds (a store that can look them up overrides this)."""
@@ -88,8 +95,6 @@ class Changes:
         else:
             kept = [d for d in self.stored_documents() if d.doc_id not in self.removed]
             documents = [d for d in kept if d.doc_id not in self.added] + list(self.added.values())
-        if not documents:
-            raise WriteError("the index needs at least one document")
         return documents
 
 
@@ -119,6 +124,7 @@ class IndexWriter(Changes):
             raise
         if self.manifest is not None:
             self.sources_fingerprint = self.manifest.sources_fingerprint
+            self.withdrawn = set(self.manifest.withdrawn)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
@@ -136,9 +142,12 @@ class IndexWriter(Changes):
         if not self.force:
             return self.stored_documents()
         try:  # the documents' own files, whatever became of the vectors and postings
-            return store.load_documents(self.root)
+            documents = store.load_documents(self.root)
+            manifest = store.read_manifest(self.root)
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise IndexStoreError(f"the documents in {self.root} cannot be read: {error}") from None
+        self.withdrawn = set(manifest.withdrawn) if manifest else set()
+        return documents
 
     def commit(self) -> CorpusIndex | None:
         if self.unchanged():
@@ -150,9 +159,8 @@ class IndexWriter(Changes):
         else:
             added = list(self.added.values())
             index = with_changes(self.current, added, self.removed, self.embedder, self.progress)
-        if not index.doc_rows:
-            raise WriteError("the index needs at least one document")
         index.manifest.sources_fingerprint = self.sources_fingerprint
+        index.manifest.withdrawn = sorted(self.withdrawn)
         store.commit(index, self.root)
         return index
 

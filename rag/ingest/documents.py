@@ -18,6 +18,7 @@ JSON_SUFFIXES = {".json", ".jsonl"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
 
 DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+DOC_ID_RULE = "use 1-200 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,7 @@ def make_document(
     """Validate and normalise one document, so every later stage can trust it."""
     doc_id = str(doc_id).strip()
     if not DOC_ID_PATTERN.match(doc_id):
-        raise DocumentError(
-            f"invalid doc_id {doc_id!r}: use 1-200 letters, digits, '.', '_', ':' or '-', "
-            "starting with a letter or digit"
-        )
+        raise DocumentError(f"invalid doc_id {doc_id!r}: {DOC_ID_RULE}")
     if not isinstance(text, str):
         raise DocumentError(f"document {doc_id!r}: 'text' must be a string")
     if "\x00" in text:

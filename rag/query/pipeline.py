@@ -27,6 +27,10 @@ ABSTAIN_MESSAGE = (
     "The indexed articles do not answer this question with enough support; "
     "the closest passages are listed."
 )
+EMPTY_MESSAGE = (
+    "The index holds no documents yet: add articles (POST /documents or `rag ingest`) "
+    "and ask again."
+)
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,7 @@ class Pipeline:
             answerable=answer.answerable,
             confidence=round(answer.confidence, 4),
             answer_type=answer.answer_type.value,
-            message=None if answer.answerable else ABSTAIN_MESSAGE,
+            message=None if answer.answerable else abstain_message(index),
             citations=citations,
             passages=passages(index, retrieval)[:top_k],
             timings_ms=timings,
@@ -204,3 +208,7 @@ def answer_span(index: CorpusView, answer: Answer) -> AnswerSpan | None:
 
 def elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+def abstain_message(index: CorpusView) -> str:
+    return EMPTY_MESSAGE if index.manifest.documents == 0 else ABSTAIN_MESSAGE

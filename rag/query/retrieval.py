@@ -50,6 +50,8 @@ class HybridRetriever:
         """Rank chunks for `search_text` (the question, or a rewrite of it in context)."""
         terms = query_terms(search_text or question)
         index = self.index
+        if index.manifest.documents == 0:  # an empty corpus (a new deployment) finds nothing
+            return Retrieval(question, query_vector, terms, [])
         if doc_ids is None:
             nearby = index.dense_chunks(query_vector, self.candidates * 2)
             candidates, lexical = index.lexical(terms, self.candidates, nearby)

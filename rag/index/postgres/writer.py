@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import psycopg
 
-from rag.errors import IndexStoreError, ReadOnly, WriteError
+from rag.errors import IndexStoreError, ReadOnly
 from rag.index.lexical import tokenize
 from rag.index.manifest import FORMAT_VERSION, Manifest
 from rag.index.postgres.schema import (
@@ -65,6 +65,7 @@ class PostgresWriter(Changes):
             )
             self.version = int(state[0]) if state else 0
             self.manifest = Manifest.from_json(state[1]) if state and not self.force else None
+            self.withdrawn = set(state[1].get("withdrawn", [])) if state else set()
         except BaseException:
             self.close(commit=False)
             raise
@@ -132,12 +133,10 @@ class PostgresWriter(Changes):
         self.remove(gone, version)
         self.insert(documents, version)
         live, sentences = self.live
-        if not live:
-            raise WriteError("the index needs at least one document")
         (chunks,) = self.conn.execute("SELECT chunks FROM corpus_stats").fetchone()
         manifest = Manifest(
             FORMAT_VERSION, self.spec, dimension, "HNSW (pgvector)", live, chunks, sentences,
-            self.sources_fingerprint, time.time(),
+            self.sources_fingerprint, time.time(), withdrawn=sorted(self.withdrawn),
         )  # fmt: skip
         self.conn.execute(
             "INSERT INTO index_state (id, version, manifest) VALUES (1, %(v)s, %(m)s) "
