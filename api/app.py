@@ -72,7 +72,7 @@ def create_app(service: RagService | None = None, settings: Settings | None = No
         RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
     )
 
-    app.add_middleware(Observe, metrics=metrics, limiter=limiter)
+    app.add_middleware(Observe, metrics=metrics, limiter=limiter, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -32,6 +32,22 @@ def bearer_token(request: Request) -> str:
     return header[7:].strip() if header[:7].lower() == "bearer " else ""
 
 
+def has_key(request: Request, settings: Settings) -> bool:
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return key is not None and hmac.compare_digest(bearer_token(request).encode(), key.encode())
+
+
+def client_of(request: Request, settings: Settings) -> str:
+    """Who a request counts against: the key holder once the key checks out, else the
+    client's address (a made-up token is no new client)."""
+    if has_key(request, settings):
+        return "api-key"
+    header = settings.client_address_header
+    if header and (forwarded := request.headers.get(header, "").split(",")[0].strip()):
+        return forwarded
+    return request.client.host if request.client else "unknown"
+
+
 def check_key(request: Request, settings: Settings, write: bool) -> None:
     """Writes need the key (or an explicit opt-out); reads only when protect_reads is set."""
     key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -44,7 +60,7 @@ def check_key(request: Request, settings: Settings, write: bool) -> None:
         return
     if not write and not settings.protect_reads:
         return
-    if not hmac.compare_digest(bearer_token(request).encode(), key.encode()):
+    if not has_key(request, settings):
         raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -56,10 +72,6 @@ async def require_write(request: Request) -> None:
 
 async def require_read(request: Request) -> None:
     check_key(request, svc(request).settings, write=False)
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodyLimit:
@@ -77,20 +89,26 @@ class BodyLimit:
         if not declared.isdigit() or int(declared) > self.max_bytes:
             await self.too_large(scope, receive, send)
             return
-        received = 0
+        received, refused = 0, False
 
         async def counting() -> Message:
-            nonlocal received
+            """The body as it arrives; past the limit, the 413 goes out at once and the app
+            reads a disconnect (whatever it parses the body as: JSON, multipart, a stream)."""
+            nonlocal received, refused
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise BodyTooLarge
+                if not refused:
+                    refused = True
+                    await self.too_large(scope, receive, send)
+                return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counting, send)
-        except BodyTooLarge:
-            await self.too_large(scope, receive, send)
+        async def unless_refused(message: Message) -> None:
+            if not refused:  # what the app answers to the disconnect goes nowhere
+                await send(message)
+
+        await self.app(scope, counting, unless_refused)
 
     async def too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = {"error": f"request body is over the limit of {self.max_bytes} bytes"}
@@ -120,11 +138,12 @@ class RateLimiter:
         return wait
 
 
-def rate_limit_response(limiter: RateLimiter, request: Request) -> JSONResponse | None:
+def rate_limit_response(
+    limiter: RateLimiter, request: Request, settings: Settings
+) -> JSONResponse | None:
     if request.url.path in UNMETERED:
         return None
-    client = bearer_token(request) or (request.client.host if request.client else "unknown")
-    wait = limiter.wait_seconds(client)
+    wait = limiter.wait_seconds(client_of(request, settings))
     if wait <= 0:
         return None
     return JSONResponse(

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.guards import RateLimiter, rate_limit_response
+from rag.config import Settings
 from rag.service import RagService
 from rag.types import AskResult
 
@@ -83,10 +84,13 @@ class Observe:
     """Give each request an id, time it, count it, log it as one JSON line; apply the rate
     limit. Plain ASGI: Starlette's BaseHTTPMiddleware cost more per request than an answer."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, limiter: RateLimiter | None) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, limiter: RateLimiter | None, settings: Settings
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.limiter = limiter
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,7 +111,7 @@ class Observe:
             await send(message)
 
         try:
-            refused = self.limiter and rate_limit_response(self.limiter, request)
+            refused = self.limiter and rate_limit_response(self.limiter, request, self.settings)
             await (refused or self.app)(scope, receive, sending)
         finally:
             self.record(request, request_id, status, time.perf_counter() - started)

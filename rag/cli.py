@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from rag.config import Settings
 from rag.errors import RagError, SetupError
@@ -49,8 +50,21 @@ def reporting(command: Callable) -> Callable:
         except RagError as error:
             say(f"error: {error}")
             raise typer.Exit(error.exit_code) from None
+        except ValidationError as error:  # the settings (RAG_* variables, .env) are wrong
+            say(f"error: invalid settings: {settings_problems(error)}")
+            raise typer.Exit(2) from None
 
     return run
+
+
+def settings_problems(error: ValidationError) -> str:
+    """Each wrong setting as the variable to fix and why ("RAG_PORT: Input should be…")."""
+    return "; ".join(
+        f"RAG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+        if e["loc"]
+        else e["msg"].removeprefix("Value error, ")
+        for e in error.errors()
+    )
 
 
 def command(typer_app: typer.Typer, *args, **kwargs) -> Callable[[Callable], Callable]:

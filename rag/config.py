@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.types import AnswerMode
@@ -161,6 +161,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         0, ge=0, description="Requests per client per minute; 0 turns rate limiting off."
     )
+    client_address_header: str | None = Field(
+        None,
+        description="Header a trusted reverse proxy sets to the client's address (e.g. "
+        "X-Forwarded-For: its first entry counts); unset: the connection's address. A client "
+        "is that address, or the API key when it sends the right one.",
+    )
     answer_mode: AnswerMode = Field(
         AnswerMode.EXTRACTIVE, description="Default answer mode; generative needs llm_base_url."
     )
@@ -181,6 +187,22 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65_535)
+
+    @field_validator("api_key", "llm_api_key", mode="before")
+    @classmethod
+    def blank_is_unset(cls, value: object) -> object:
+        """`RAG_API_KEY=` is no key at all, not the empty key that a bare request matches."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def reads_protected_by_a_key(self) -> Settings:
+        """Protected reads need a key to check: without one they would be silently open."""
+        if self.protect_reads and self.api_key is None:
+            raise ValueError(
+                "RAG_PROTECT_READS=true needs RAG_API_KEY (the key readers must send); "
+                "set it, or RAG_PROTECT_READS=false"
+            )
+        return self
 
     @property
     def retrieval(self) -> RetrievalSettings:

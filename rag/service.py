@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import IndexStoreError, NotFoundError, NotReadyError, SetupError
+from rag.errors import Conflict, IndexStoreError, NotFoundError, NotReadyError, SetupError
 from rag.index.backend import Backend, CorpusView, Transaction, open_backend
 from rag.index.dense import search_on_one_thread
 from rag.index.manifest import IndexSpec
-from rag.ingest.documents import Document, fingerprint_paths, load_paths
+from rag.ingest.documents import UPLOADED, Document, fingerprint_paths, load_paths
 from rag.models.embeddings import Embedder, StoppableEmbedder, shared_embedder, shared_query_workers
 from rag.models.reader import Reader, shared_reader
 from rag.query.conversation import Turn
@@ -122,6 +122,21 @@ class RagService:
     def ingest(self, documents: Iterable[Document], progress: Progress = None) -> CorpusView:
         """Add or replace documents; unchanged sentences keep their vectors."""
         return self.update(list(documents), set(), progress)
+
+    def put(
+        self, documents: list[Document], only_new: bool, progress: Progress = None
+    ) -> tuple[CorpusView, set[str]]:
+        """Add (or, unless `only_new`, replace) documents; the ids that were new. The check
+        and the write are one transaction: of two racing creates of one id, one gets 409."""
+        with self.writer(progress) as write:
+            ids = {d.doc_id for d in documents}
+            taken = write.live_ids(ids)
+            if only_new and taken:
+                first = sorted(taken)[0]
+                raise Conflict(f"doc_id {first!r} exists; PUT /documents/{first} replaces it")
+            write.add(documents)
+        self.activate(write.result)
+        return write.result, ids - taken
 
     def delete(self, doc_ids: list[str]) -> CorpusView:
         """Delete documents; those from the source files stay deleted across syncs."""
@@ -278,7 +293,9 @@ def merge(existing: list[Document], incoming: list[Document]) -> list[Document]:
 
 
 def from_sources(document: Document, sources: list[Path]) -> bool:
-    if document.source is None:
+    """Whether the sync wrote it, from a file of a source folder (an upload's source is
+    marked as one: a name a client chose never passes for a source file)."""
+    if document.source is None or document.source.startswith(UPLOADED):
         return False
     path = Path(document.source).resolve()
     return any(path == s.resolve() or s.resolve() in path.parents for s in sources)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from rag.config import Settings
 from rag.service import RagService
-from tests.conftest import EXAMPLE_QUESTION, SEED_DIR, SEED_ID
+from tests.conftest import EXAMPLE_QUESTION, SEED_DIR, SEED_ID, serve_in_thread
 
 KEY = {"Authorization": "Bearer s3cret"}
 TESLA = {
@@ -94,6 +99,43 @@ def test_an_api_write_survives_a_restart_and_deleting_everything_leaves_an_empty
         assert again.post("/documents", json=TESLA, headers=KEY).status_code == 201
 
 
+def test_an_upload_named_like_a_source_file_survives_the_next_sync(
+    api, writable: RagService, embedder
+) -> None:
+    folder = writable.settings.sources[0]
+    named = str(folder / "note.txt")  # a name the client chose, inside the source folder
+    sent = api.post("/documents/upload", headers=KEY, files={"file": (named, b"Ports grew.")})
+    assert sent.status_code == 201
+    assert api.get("/documents/note").json()["source"] == f"upload:{named}"
+    (folder / "extra.txt").write_text("Extra\n\nA new source article.")  # the sources change
+    restarted = RagService.open(writable.settings, embedder)
+    assert {"note", "extra"} <= {d.doc_id for d in restarted.documents()}
+
+
+def test_racing_writes_of_one_id_get_one_create(writable: RagService) -> None:
+    base, stop = serve_in_thread(create_app(writable))
+    try:
+        with httpx.Client(base_url=base, headers=KEY, timeout=120) as http:
+
+            def post(n: int) -> tuple[int, int]:
+                sent = {**TESLA, "text": f"{TESLA['text']} Version {n}."}
+                return n, http.post("/documents", json=sent).status_code
+
+            def put(n: int) -> int:
+                return http.put("/documents/raced-put", json={"text": f"Version {n}."}).status_code
+
+            with ThreadPoolExecutor(4) as pool:
+                posts = dict(pool.map(post, range(4)))
+                puts = list(pool.map(put, range(4)))
+            assert sorted(posts.values()) == [201, 409, 409, 409]
+            (winner,) = [n for n, status in posts.items() if status == 201]
+            stored = http.get(f"/documents/{TESLA['id']}").json()["text"]
+            assert stored.endswith(f"Version {winner}.")  # the one acknowledged as created
+            assert sorted(puts) == [200, 200, 200, 201]  # one PUT created it, three replaced
+    finally:
+        stop()
+
+
 def test_id_is_derived_when_missing_and_unsafe_ids_refused(api) -> None:
     created = api.post("/documents", json={"text": "An article without an id."}, headers=KEY)
     assert created.json()["documents"][0]["doc_id"].startswith("doc-")
@@ -110,7 +152,7 @@ def test_uploads_by_type(api) -> None:
         files={"file": ("ev-news.txt", b"EV news\n\nBYD sold 3 million cars.")},
     )
     assert txt.status_code == 201 and txt.json()["documents"][0]["doc_id"] == "ev-news"
-    assert api.get("/documents/ev-news").json()["source"] == "ev-news.txt"
+    assert api.get("/documents/ev-news").json()["source"] == "upload:ev-news.txt"
     legacy = api.post(
         "/documents/upload",
         headers=KEY,
@@ -131,6 +173,18 @@ def test_uploads_by_type(api) -> None:
     assert broken.status_code == 422 and "malformed JSON" in broken.json()["error"]
     huge = api.post("/documents/upload", headers=KEY, files={"file": ("big.txt", b"x" * 30_000)})
     assert huge.status_code == 413 and "limit" in huge.json()["error"]
+
+    def chunked(body: bytes):  # no Content-Length: the limit is counted as the body arrives
+        yield from (body[i : i + 4096] for i in range(0, len(body), 4096))
+
+    as_json = json.dumps({"id": "big", "text": "x" * 30_000}).encode()
+    for path, body, kind in (
+        ("/documents", as_json, "application/json"),
+        ("/ask", as_json, "application/json"),
+        ("/documents/upload", b"--b\r\n" + b"x" * 30_000, "multipart/form-data; boundary=b"),
+    ):
+        streamed = api.post(path, headers={**KEY, "content-type": kind}, content=chunked(body))
+        assert streamed.status_code == 413 and "limit" in streamed.json()["error"], path
     assert api.get("/health").json()["documents"] == 6
 
 
@@ -162,9 +216,39 @@ def test_rate_limit_is_off_by_default_and_429s_when_set(client, writable) -> Non
         assert codes == [200, 200, 200, 429]
         refused = api.get("/search", params={"q": "cars"})
         assert int(refused.headers["retry-after"]) >= 1 and refused.json()["error"]
-        other = api.get("/search", params={"q": "cars"}, headers=KEY)  # another client
+        for made_up in ("a", "b", "c"):  # a new made-up token per request is no new client
+            rotating = {"Authorization": f"Bearer {made_up}"}
+            assert api.get("/search", params={"q": "cars"}, headers=rotating).status_code == 429
+        other = api.get("/search", params={"q": "cars"}, headers=KEY)  # the key's holder
         assert other.status_code == 200
+        proxied = {"X-Forwarded-For": "203.0.113.9"}  # not trusted unless configured
+        assert api.get("/search", params={"q": "cars"}, headers=proxied).status_code == 429
         assert api.get("/health").status_code == 200
+    behind_proxy = limited.model_copy(update={"client_address_header": "X-Forwarded-For"})
+    with TestClient(create_app(writable, behind_proxy)) as api:
+        for address, expected in (("203.0.113.9", 200), ("203.0.113.9, 10.0.0.1", 200)):
+            proxied = {"X-Forwarded-For": address}
+            assert api.get("/search", params={"q": "cars"}, headers=proxied).status_code == expected
+        codes = [
+            api.get("/search", params={"q": "cars"}, headers={"X-Forwarded-For": "198.51.100.7"})
+            for _ in range(4)
+        ]
+        assert [c.status_code for c in codes] == [200, 200, 200, 429]
+
+
+def test_protected_reads_without_a_key_refuse_to_start() -> None:
+    for blank in (None, "", "  "):  # an empty key is no key (a bare request would match it)
+        with pytest.raises(ValueError, match="RAG_PROTECT_READS=true needs RAG_API_KEY"):
+            Settings(protect_reads=True, api_key=blank)
+    served = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "serve", "--port", "1"],
+        env={**os.environ, "RAG_PROTECT_READS": "true", "RAG_API_KEY": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode == 2 and "Traceback" not in served.stderr
+    assert "RAG_PROTECT_READS=true needs RAG_API_KEY" in served.stderr
 
 
 def test_metrics_ready_and_request_ids(client, caplog) -> None:

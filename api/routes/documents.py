@@ -11,9 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.guards import require_read, require_write, svc
 from api.schemas import DocumentIn, DocumentOut, DocumentSummary, WriteResult, error_responses
-from rag.errors import Conflict
 from rag.index.backend import CorpusView
-from rag.ingest.documents import DOC_ID_PATTERN, Document, make_document, parse_file
+from rag.ingest.documents import DOC_ID_PATTERN, UPLOADED, Document, make_document, parse_file
 from rag.service import RagService
 
 log = logging.getLogger("rag.api")
@@ -34,12 +33,9 @@ def from_body(body: DocumentIn, doc_id: str | None = None) -> Document:
     return make_document(doc_id or body.id or derived, body.text, body.title, body.metadata)
 
 
-async def store(service: RagService, docs: list[Document], create: bool) -> CorpusView:
-    if create:
-        taken = [d.doc_id for d in docs if service.current().index.document(d.doc_id) is not None]
-        if taken:
-            raise Conflict(f"doc_id {taken[0]!r} exists; PUT /documents/{taken[0]} replaces it")
-    return await run_in_threadpool(service.ingest, docs, log.info)
+async def create(service: RagService, docs: list[Document]) -> CorpusView:
+    view, _ = await run_in_threadpool(service.put, docs, True, log.info)
+    return view
 
 
 @router.get("", response_model=list[DocumentSummary], dependencies=[Depends(require_read)])
@@ -62,15 +58,15 @@ def get_document(doc_id: str, request: Request) -> DocumentOut:
 async def add_document(body: DocumentIn, request: Request) -> WriteResult:
     """Add one document from JSON. Existing ids are refused with 409 (use PUT to replace)."""
     doc = from_body(body)
-    return written([doc], await store(svc(request), [doc], create=True))
+    return written([doc], await create(svc(request), [doc]))
 
 
 @router.post("/upload", status_code=201, response_model=WriteResult, **WRITE)
 async def upload_documents(file: UploadFile, request: Request) -> WriteResult:
     """Add the documents in one file (.txt .md .html .json .jsonl); 415 for other types."""
     name = file.filename or "upload.txt"
-    docs = parse_file(name, await file.read(), source=name)
-    return written(docs, await store(svc(request), docs, create=True))
+    docs = parse_file(name, await file.read(), source=UPLOADED + name)
+    return written(docs, await create(svc(request), docs))
 
 
 @router.put(
@@ -89,11 +85,11 @@ async def put_document(
     response: Response,
 ) -> WriteResult:
     """Replace the document (or create it under this id)."""
-    service = svc(request)
     doc = from_body(body, doc_id)
-    if service.current().index.document(doc.doc_id) is None:
+    view, new = await run_in_threadpool(svc(request).put, [doc], False, log.info)
+    if new:
         response.status_code = 201
-    return written([doc], await store(service, [doc], create=False))
+    return written([doc], view)
 
 
 @router.delete("/{doc_id}", response_model=WriteResult, **WRITE)

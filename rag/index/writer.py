@@ -132,6 +132,11 @@ class IndexWriter(Changes):
             if kind is None:
                 self.result = self.commit()
 
+    def live_ids(self, doc_ids: set[str]) -> set[str]:
+        if self.current is not None:
+            return {d for d in doc_ids if d in self.current.doc_rows}
+        return super().live_ids(doc_ids)
+
     def stored_documents(self) -> list[Document]:
         """The live documents in force, from any format version (what a rebuild starts from)."""
         if self.current is not None:

@@ -124,6 +124,9 @@ def strip_markdown(text: str) -> str:
     return text
 
 
+UPLOADED = "upload:"  # the source of a file sent to the API: `upload:` + the name it was sent as
+
+
 def parse_file(name: str, data: bytes, source: str | None = None) -> list[Document]:
     """Documents held in one file's bytes; `name` gives the format and the default id."""
     suffix = Path(name).suffix.lower()
