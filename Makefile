@@ -63,7 +63,8 @@ bench-reader: install
 # with a name made a pronoun, and built negatives (a name or number swapped, an antonym or a
 # negation, a name swapped for another of the paragraph).
 SQUAD2_TRAIN := $(SHARED)/data/squad-v2.0/train-v2.0.json
-READER_RECIPE := --epochs 3 --search-form-questions 0.2 --vague-referent-questions 0.1 \
+READER_RECIPE := --epochs 4 --max-tokens 256 --stride 96 \
+	--search-form-questions 0.2 --vague-referent-questions 0.1 \
 	--edited-question-negatives 0.35 --meaning-edit-negatives 0.2 --paragraph-name-swap-negatives 0.3
 train-reader: install
 	$(BIN)/python -m train.reader --data $(SQUAD2_TRAIN) --out build/reader $(READER_RECIPE)

@@ -124,7 +124,7 @@ def test_a_follow_up_shows_how_it_was_read(browser, live_url) -> None:
     page.fill("#question", "Which company will build Xiaomi's cars?")
     page.click("#send")
     first = page.locator(".message.assistant").last
-    expect(first.locator(".answer")).to_contain_text("Great Wall", timeout=WAIT)
+    expect(first.locator(".answer")).to_contain_text("Great Wall", ignore_case=True, timeout=WAIT)
     expect(first.locator(".read-as")).to_have_count(0)  # asked in full: nothing to show
     page.fill("#question", "Where will they be produced?")
     page.click("#send")

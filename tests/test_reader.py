@@ -160,12 +160,6 @@ def test_a_follow_up_is_read_with_the_previous_question(two_articles) -> None:
             "Where did they finish last season?",
             "13th",
             "Where did Brentford finish last season?",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the SQuAD 2.0 reader is as sure of 'Where did Damsgaard finish last "
-                "season?' -> 'European Championship' (0.3446) as of the Brentford reading "
-                "(0.3439): a known regression, see README 'The reader'",
-            ),
         ),
         (
             ("Who did Brentford sign?", "Mikkel Damsgaard"),

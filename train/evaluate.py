@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.models.reader import Reading, best_span, keep_surest
-from rag.models.reader_windows import WindowTokenizer, build_windows, pad
+from rag.models.reader_windows import WindowTokenizer, build_windows, pad, trained_windows
 from rag.query.normalize import squad_scores
 
 
@@ -120,12 +120,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="a SQuAD-layout JSON file")
     parser.add_argument("--cut", type=float, help="default: the run's held-out cut")
     args = parser.parse_args()
-    cut = args.cut
-    if cut is None:
-        summary = json.loads((args.trained.parent / "summary.json").read_text())
-        cut = summary["held_out"]["cut"]
+    summary = json.loads((args.trained.parent / "summary.json").read_text())
+    cut = summary["held_out"]["cut"] if args.cut is None else args.cut
     items = squad_items(json.loads(args.data.read_text())["data"])
-    tokenizer = WindowTokenizer(args.trained / "tokenizer.json")
+    tokenizer = trained_windows(args.trained / "tokenizer.json", summary["config"])
     print(json.dumps(score(items, predict(load_model(args.trained), tokenizer, items), cut)))
 
 

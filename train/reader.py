@@ -25,7 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from rag.ingest.chunking import split_sentences
-from rag.models.reader_windows import WindowTokenizer, build_windows, pad, token_span
+from rag.models.reader_windows import (
+    WindowTokenizer,
+    build_windows,
+    pad,
+    token_span,
+    trained_windows,
+)
 from rag.query.conversation import NAME as PROPER  # the names a follow-up's pronoun stands for
 
 log = logging.getLogger("train")
@@ -470,7 +476,7 @@ def train(cfg: Config) -> Path:
 
         encoder = Path(resolve_model("all-MiniLM-L6-v2"))
     base = cfg.init_from or encoder
-    tokenizer = WindowTokenizer(encoder / "tokenizer.json", cfg.max_tokens, cfg.stride)
+    tokenizer = trained_windows(encoder / "tokenizer.json", asdict(cfg))
     data = json.loads(Path(cfg.data).read_text())["data"]
     articles, held = split_articles(data)
     rng = random.Random(cfg.seed)
@@ -593,7 +599,9 @@ def train(cfg: Config) -> Path:
         "answerless_windows": answerless,
         "steps": step,
         "epochs": round(step * cfg.batch_size / len(features), 3),
-        "held_out": held_out_scores(model, WindowTokenizer(final / "tokenizer.json"), held),
+        "held_out": held_out_scores(
+            model, trained_windows(final / "tokenizer.json", asdict(cfg)), held
+        ),
     }
     log.info("held-out train articles: %s", summary["held_out"])
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -14,12 +14,12 @@ import numpy as np
 
 from rag.digest import file_digest
 from rag.errors import ReaderError
-from rag.models.reader_windows import MAX_ANSWER_TOKENS, WindowTokenizer, build_windows, pad
+from rag.models.reader_windows import MAX_ANSWER_TOKENS, build_windows, pad, trained_windows
 
 MODEL_DIR = Path(__file__).parents[1] / "assets" / "reader"
 MODEL_FILE = "model.onnx"
 # The committed model's SHA-256: a reader that is not this one never answers.
-MODEL_SHA256 = "8677b84f70cd1cd09ae432b35c3b2215a0c399971eac490f07d7441322dd01a4"
+MODEL_SHA256 = "5906f295f764e6b54f1eb69414a832dde766250def8feead229a6e5a5675eecc"
 FIX_HINT = (
     "restore it with `git checkout -- rag/assets/reader` or retrain it with `make train-reader`"
 )
@@ -51,7 +51,9 @@ class Reader:
         if expected_sha256 is not None and file_digest(path) != expected_sha256:
             raise ReaderError(f"reader model {path} does not match its SHA-256: {FIX_HINT}")
         self.meta = json.loads((model_dir / "reader.json").read_text())
-        self.tokenizer = WindowTokenizer(model_dir / "tokenizer.json")
+        self.tokenizer = trained_windows(
+            model_dir / "tokenizer.json", self.meta.get("training", {}).get("config", {})
+        )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one call per question; questions run side by side
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -53,6 +53,16 @@ class WindowTokenizer:
         return question[: offsets[MAX_QUESTION_TOKENS - 1][1]]
 
 
+def trained_windows(tokenizer_json: Path, training_config: dict) -> WindowTokenizer:
+    """Windows as long as the reader was trained on (its run's config; 192/64 before that was a
+    setting)."""
+    return WindowTokenizer(
+        tokenizer_json,
+        training_config.get("max_tokens", MAX_WINDOW_TOKENS),
+        training_config.get("stride", WINDOW_STRIDE),
+    )
+
+
 def build_windows(tokenizer: WindowTokenizer, questions: list[str], passages: list[str]) -> Windows:
     """Split each passage into overlapping windows that each carry the (shortened) question."""
     short = {q: tokenizer.shorten(q) for q in set(questions)}  # one question, many passages
