@@ -23,8 +23,11 @@ def not_a_bool(value: Any) -> Any:
 # (the bounds first: after the validator, they would not reach the JSON schema)
 TopK = Annotated[int, Field(ge=1, le=MAX_TOP_K), BeforeValidator(not_a_bool)]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(not_a_bool)]
-SOME_TEXT = r"\S"  # at least one character that is not white space
-TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"  # SOME_TEXT, and no NUL (binary data)
+# White space as Python's str.strip() takes it, spelled out: regex engines (pydantic's, the
+# fuzzer's) disagree on what `\s` covers
+WHITE = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x10000)) if c.isspace())
+SOME_TEXT = f"[^{WHITE}]"  # at least one character that is not white space
+TEXT = f"^[^\\u0000]*[^{WHITE}\\u0000][^\\u0000]*$"  # SOME_TEXT, and no NUL (binary data)
 PATTERN_RULES = {  # what a pattern means, said in words in a 422
     SOME_TEXT: "must hold text, not only white space",
     TEXT: "must hold text, not only white space, and no NUL characters (binary data)",

@@ -241,9 +241,13 @@ def evaluate_golden(
             "the database's index).",
         ),
     ] = None,
-    thresholds: Annotated[Path, typer.Option(help="TOML file with a \\[thresholds] table.")] = Path(
-        "seeds/eval-thresholds.toml"
-    ),
+    thresholds: Annotated[
+        Path,
+        typer.Option(
+            help="TOML file with a \\[thresholds] table (floors: a run below one fails) and a "
+            "\\[targets] one (reported)."
+        ),
+    ] = Path("seeds/eval-thresholds.toml"),
     out: Annotated[
         Path | None, typer.Option(help="Folder for eval.json and eval.md (default: none).")
     ] = None,
@@ -263,6 +267,7 @@ def evaluate_golden(
     try:
         items = evaluation.load_golden(golden)
         limits = evaluation.load_thresholds(thresholds)
+        targets = evaluation.load_thresholds(thresholds, "targets")
     except (OSError, ValueError) as error:
         say(f"error: {error}")
         raise typer.Exit(2) from None
@@ -295,6 +300,8 @@ def evaluate_golden(
     if out is not None:
         json_path, md_path = evaluation.write_reports(out, summary, results)
         say(f"reports: {json_path} {md_path}")
+    for line in evaluation.failures(summary, targets):  # reported: how far from right
+        say(f"short of target: {line}")
     failed = evaluation.failures(summary, limits)
     for line in failed:
         say(f"below threshold: {line}")

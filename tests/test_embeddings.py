@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
+from rag.errors import SetupError
 from rag.index.manifest import IndexSpec
 from rag.ingest.chunking import split_sentences
 from rag.models.embeddings import Embedder
@@ -56,6 +57,18 @@ def test_batches_run_side_by_side_keep_each_vector_in_its_row(embedder: Embedder
     same = np.sum(together * one_by_one, axis=1)
     assert same.min() > 0.97
     assert (np.argmax(together @ one_by_one.T, axis=1) == np.arange(len(texts))).all()
+
+
+def test_an_encoder_that_fails_to_load_is_an_error_not_a_silent_switch_to_torch(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    cache = tmp_path / "models"
+    Embedder(backend="onnx-int8", cache_dir=cache)  # exports it there
+    for exported in cache.glob("*.onnx"):
+        exported.write_bytes(b"not an onnx model")  # a damaged copy (a full disk, a crash)
+    with pytest.raises(SetupError, match="RAG_EMBED_BACKEND=torch") as raised:
+        Embedder(backend="onnx-int8", cache_dir=cache)
+    assert str(cache) in str(raised.value)
 
 
 def test_unknown_backend_names_the_valid_ones() -> None:

@@ -149,6 +149,21 @@ def test_the_database_going_away_is_a_503_and_the_service_recovers(
         pg_local.stop(server)
 
 
+def test_a_database_error_keeps_its_cause_and_no_password(
+    postgres_url: str, embedder, caplog
+) -> None:
+    from rag.errors import Unavailable
+
+    address = postgres_url.split("@", 1)[1].rsplit("/", 1)[0]
+    url = f"postgresql://{pg_local.USER}:hunter2@{address}/no_such_database"
+    settings = Settings(database_url=url, sources=[])
+    with caplog.at_level("WARNING"), pytest.raises(Unavailable) as raised:
+        RagService(settings, embedder)
+    said = str(raised.value)
+    assert "no_such_database" in said and "hunter2" not in said  # the cause, not a class name
+    assert "no_such_database" in caplog.text and "hunter2" not in caplog.text
+
+
 def test_rag_eval_scores_a_fresh_index_and_never_writes_the_database(postgres_url: str) -> None:
     database = fresh_database(postgres_url)
     env = {**os.environ, "RAG_DATABASE_URL": database}

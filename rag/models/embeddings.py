@@ -57,15 +57,20 @@ class Embedder:
         self.backend, self.onnx = "torch", None
         # threads start on use
         self.pool = ThreadPoolExecutor(threads or cores(), thread_name_prefix="embed")
-        if backend != "torch":
+        if backend != "torch" and not OnnxTransformer.supports(Path(self.path)):
+            # a fact about the model, the same on every start: torch gives its vectors
+            log.warning("%s is not a transformer with mean/CLS pooling: torch embeds it", model)
+        elif backend != "torch":
+            int8 = backend == "onnx-int8"
             try:
-                if not OnnxTransformer.supports(Path(self.path)):
-                    raise ValueError("its modules are not a transformer with mean/CLS pooling")
-                int8 = backend == "onnx-int8"
                 onnx_path = cached_export(lambda: self.model, self.path, cache_dir, int8)
                 self.onnx, self.backend = OnnxTransformer(Path(self.path), onnx_path), backend
-            except Exception as error:  # an optional speed-up: torch still gives the answer
-                log.warning("ONNX backend unavailable (%s); embedding with torch", error)
+            except Exception as error:  # falling back would change the index's precision
+                raise SetupError(  # and re-embed the whole corpus: an error to fix instead
+                    f"the {backend} encoder of {model} could not be built or loaded ({error}): "
+                    f"remove the exported copies in {cache_dir} to export it again, or set "
+                    "RAG_EMBED_BACKEND=torch (which re-embeds the index)"
+                ) from None
         self.dimension = (
             self.onnx.dimension if self.onnx else int(self.model.get_embedding_dimension())
         )

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from rag.errors import Unavailable
 from rag.index.manifest import IndexSpec
@@ -19,19 +20,36 @@ from rag.models.embeddings import Encoder
 log = logging.getLogger(__name__)
 
 
+def cause(error: Exception, *urls: str | None) -> str:
+    """What went wrong, as the database said it (first line), with no password in it."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    for url in urls:
+        if url and (password := urlsplit(url).password):
+            text = text.replace(password, "***")
+    return text
+
+
 class PostgresBackend:
     def __init__(
         self, url: str, spec: IndexSpec, encoder: Encoder, read_url: str | None = None
     ) -> None:
         """Writes go to `url`; reads to `read_url` (a standby) when given."""
+        import psycopg
+
         self.url, self.spec, self.encoder = url, spec, encoder
         try:
+            for target in dict.fromkeys(u for u in (url, read_url) if u):
+                # one plain connection first: a pool that cannot connect says only "timeout"
+                psycopg.connect(target, connect_timeout=10).close()
             self.pool = pool_for(url)
             self.read_pool = pool_for(read_url) if read_url else self.pool
             for pool in {self.pool, self.read_pool}:
                 pool.wait(timeout=10)
         except Exception as error:
-            raise Unavailable(f"cannot reach the database ({type(error).__name__})") from None
+            why = cause(error, url, read_url)
+            log.warning("cannot reach the database: %s", why)
+            raise Unavailable(f"cannot reach the database: {why}") from None
         with self.connection(write=True) as conn:
             (self.read_only,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
             if applied := upgrade(conn, self.read_only):
@@ -47,7 +65,9 @@ class PostgresBackend:
             with (self.pool if write else self.read_pool).connection(timeout=10) as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as error:
-            raise Unavailable(f"the database is unreachable ({type(error).__name__})") from None
+            why = cause(error, self.url)
+            log.warning("the database is unreachable: %s", why)
+            raise Unavailable(f"the database is unreachable: {why}") from None
 
     def close(self) -> None:
         for pool in {self.pool, self.read_pool}:
@@ -117,14 +137,20 @@ class PostgresBackend:
         def listen() -> None:
             import psycopg
 
+            wait, last = 1.0, None
             while True:
                 try:
                     with psycopg.connect(self.url, autocommit=True) as conn:
                         conn.execute(f"LISTEN {CHANNEL}")
+                        wait, last = 1.0, None
                         callback()  # whatever was missed while (re)connecting
                         for _ in conn.notifies():
                             callback()
-                except psycopg.Error:
-                    time.sleep(1)
+                except psycopg.Error as error:
+                    if (why := cause(error, self.url)) != last:  # once per cause, not per try
+                        log.warning("listening for new versions failed (%s); retrying", why)
+                        last = why
+                    time.sleep(wait)
+                    wait = min(wait * 2, 30.0)
 
         threading.Thread(target=listen, name="rag-listen", daemon=True).start()
