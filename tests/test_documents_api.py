@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -132,6 +133,52 @@ def test_racing_writes_of_one_id_get_one_create(writable: RagService) -> None:
             stored = http.get(f"/documents/{TESLA['id']}").json()["text"]
             assert stored.endswith(f"Version {winner}.")  # the one acknowledged as created
             assert sorted(puts) == [200, 200, 200, 201]  # one PUT created it, three replaced
+    finally:
+        stop()
+
+
+def test_hostile_traffic_loses_no_acknowledged_write_and_dodges_no_limit(
+    writable: RagService,
+) -> None:
+    """Writers, a client rotating made-up tokens and oversized chunked bodies at once, over
+    real HTTP: every 201 is readable after, the limits hold, and nothing answers 5xx."""
+    limited = writable.settings.model_copy(update={"rate_limit_per_minute": 60})
+    base, stop = serve_in_thread(create_app(writable, limited))
+
+    def write(worker: int) -> list[tuple[str, int]]:
+        with httpx.Client(base_url=base, headers=KEY, timeout=120) as http:
+            sent = [
+                {"id": f"w{worker}-{n}", "text": f"Writer {worker} reports item {n}."}
+                for n in range(5)
+            ]
+            return [(d["id"], http.post("/documents", json=d).status_code) for d in sent]
+
+    def rotate(n: int) -> int:
+        made_up = {"Authorization": f"Bearer made-up-{n}"}
+        return httpx.get(f"{base}/search", params={"q": "cars"}, headers=made_up).status_code
+
+    def oversized(n: int) -> int:
+        body = json.dumps({"id": f"big{n}", "text": "x" * 30_000}).encode()
+        chunks = (body[i : i + 4096] for i in range(0, len(body), 4096))
+        headers = {**KEY, "content-type": "application/json"}
+        return httpx.post(f"{base}/documents", headers=headers, content=chunks).status_code
+
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            writes = pool.map(write, range(4))
+            rotated = pool.map(rotate, range(120))
+            refused = pool.map(oversized, range(5))
+            writes, rotated, refused = list(writes), list(rotated), list(refused)
+        elapsed = time.monotonic() - started
+        acknowledged = [doc_id for batch in writes for doc_id, status in batch if status == 201]
+        assert len(acknowledged) == 20  # the key holder's budget covers its writes
+        with httpx.Client(base_url=base, headers=KEY, timeout=120) as http:
+            assert all(http.get(f"/documents/{d}").status_code == 200 for d in acknowledged)
+        # one client, however many tokens: its budget, plus what refilled (one a second)
+        assert rotated.count(200) <= 60 + elapsed + 1 and set(rotated) <= {200, 429}
+        assert refused == [413] * 5
+        assert all(status < 500 for status in [*rotated, *refused])
     finally:
         stop()
 
