@@ -80,7 +80,7 @@ class Server:
             "HF_HUB_OFFLINE": "1",
             **(env or {}),
         }
-        command = command or [sys.executable, "-m", "rag.cli", "serve"]
+        command = command or [sys.executable, "-m", "api.cli", "serve"]
         self.process = subprocess.Popen(
             [*command, "--port", str(self.port)],
             cwd=ROOT,

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from rag.config import Settings
 from rag.errors import RagError, SetupError
-from rag.index.backend import location, open_backend
+from rag.index.backends import location, open_backend
 from rag.ingest.documents import load_paths
 from rag.service import RagService
 
@@ -198,31 +198,6 @@ def search(
     found = service.search(query, top_k)
     for passage in found:
         typer.echo(json.dumps(asdict(passage), ensure_ascii=False))
-
-
-@command(app)
-def serve(
-    index: IndexOption = None,
-    host: Annotated[str | None, typer.Option(help="Default: $RAG_HOST or 127.0.0.1.")] = None,
-    port: Annotated[int | None, typer.Option(help="Default: $RAG_PORT or 8000.")] = None,
-) -> None:
-    """Serve the HTTP API (indexing the configured sources first when needed)."""
-    import uvicorn
-
-    from api.app import GracefulServer, create_app
-    from api.observability import configure_logging
-
-    configure_logging()
-    settings = settings_for(index, host=host, port=port)
-    service = open_service(settings, create=True)
-    config = uvicorn.Config(
-        create_app(service),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        timeout_graceful_shutdown=5,  # then open requests are cut: stopping takes seconds
-    )
-    GracefulServer(config, service).run()
 
 
 @command(app, "eval")

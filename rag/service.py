@@ -18,7 +18,8 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import Conflict, IndexStoreError, NotFoundError, NotReadyError, SetupError
-from rag.index.backend import Backend, CorpusView, Transaction, open_backend
+from rag.index.backend import Backend, CorpusView, Transaction
+from rag.index.backends import open_backend
 from rag.index.dense import search_on_one_thread
 from rag.index.manifest import IndexSpec
 from rag.ingest.documents import UPLOADED, Document, fingerprint_paths, load_paths

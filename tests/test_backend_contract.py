@@ -16,7 +16,8 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import NotFoundError
-from rag.index.backend import Backend, CorpusView, open_backend
+from rag.index.backend import Backend, CorpusView
+from rag.index.backends import open_backend
 from rag.index.lexical import query_terms
 from rag.index.manifest import IndexSpec
 from rag.ingest.documents import make_document

@@ -99,7 +99,7 @@ def test_index_verify_and_rebuild(env: Path) -> None:
 
 def test_rag_serve_answers_over_real_http(env: Path) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
     server = subprocess.Popen(
         command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

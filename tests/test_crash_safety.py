@@ -77,7 +77,7 @@ def test_sigterm_during_a_large_write_stops_promptly_and_publishes_nothing(tmp_p
         "RAG_ALLOW_UNAUTHENTICATED_WRITES": "true",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -288,7 +288,7 @@ def test_protected_reads_without_a_key_refuse_to_start() -> None:
         with pytest.raises(ValueError, match="RAG_PROTECT_READS=true needs RAG_API_KEY"):
             Settings(protect_reads=True, api_key=blank)
     served = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "serve", "--port", "1"],
+        [sys.executable, "-m", "api.cli", "serve", "--port", "1"],
         env={**os.environ, "RAG_PROTECT_READS": "true", "RAG_API_KEY": ""},
         capture_output=True,
         text=True,

@@ -38,7 +38,7 @@ def fresh_database(url: str) -> str:
 def serve(database_url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "RAG_DATABASE_URL": database_url, "RAG_API_KEY": KEY}
     env["RAG_SOURCES"] = f'["{SEED_DIR}"]'
-    command = [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.errors import DocumentError, SetupError
-from rag.index.backend import open_backend
+from rag.index.backends import open_backend
 from rag.index.manifest import IndexSpec
 from rag.index.segment import Embedded, embed_documents
 from rag.ingest.documents import Document, iter_files, parse_file

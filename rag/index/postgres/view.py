@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.index.lexical import BM25_B, BM25_K1
 from rag.index.manifest import Manifest
+from rag.index.postgres.database import Database
 from rag.index.postgres.schema import VISIBLE
 from rag.ingest.documents import Document
-
-if TYPE_CHECKING:
-    from rag.index.postgres.backend import PostgresBackend
 
 
 class PostgresView:
     """One version of the index in the database (the CorpusView of this backend)."""
 
-    def __init__(self, backend: PostgresBackend, version: int) -> None:
+    def __init__(self, backend: Database, version: int) -> None:
         self.backend, self.version, self.snapshot = backend, version, str(version)
         with backend.connection() as conn:
             (record,) = conn.execute("SELECT manifest FROM index_state").fetchone()
@@ -166,7 +163,7 @@ class PostgresView:
 # Rows never change once written (a replaced document is a new row), so what was read once
 # stays true for every version: cached per process.
 @lru_cache(maxsize=4096)
-def document_by_row(backend: PostgresBackend, row: int) -> Document:
+def document_by_row(backend: Database, row: int) -> Document:
     with backend.connection() as conn:
         doc_id, text, title, source, metadata = conn.execute(
             "SELECT doc_id, text, title, source, metadata FROM documents WHERE id = %s", [row]
@@ -175,7 +172,7 @@ def document_by_row(backend: PostgresBackend, row: int) -> Document:
 
 
 @lru_cache(maxsize=65536)
-def chunk_by_id(backend: PostgresBackend, chunk: int) -> tuple[int, int, int, int, int, int]:
+def chunk_by_id(backend: Database, chunk: int) -> tuple[int, int, int, int, int, int]:
     with backend.connection() as conn:
         return tuple(
             conn.execute(
@@ -187,7 +184,7 @@ def chunk_by_id(backend: PostgresBackend, chunk: int) -> tuple[int, int, int, in
 
 
 @lru_cache(maxsize=65536)
-def sentence_by_id(backend: PostgresBackend, sentence: int) -> tuple[int, int, int]:
+def sentence_by_id(backend: Database, sentence: int) -> tuple[int, int, int]:
     with backend.connection() as conn:
         return tuple(
             conn.execute(

@@ -6,14 +6,15 @@ import json
 import time
 from collections import Counter
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import numpy as np
 import psycopg
 
 from rag.errors import IndexStoreError, ReadOnly
+from rag.index.backend import CorpusView
 from rag.index.lexical import tokenize
 from rag.index.manifest import FORMAT_VERSION, Manifest
+from rag.index.postgres.database import Database
 from rag.index.postgres.schema import (
     ANALYZE_MIN,
     CHANNEL,
@@ -30,20 +31,16 @@ from rag.index.segment import Embedded, Known, embed_documents
 from rag.index.writer import Changes, Progress
 from rag.ingest.documents import Document
 
-if TYPE_CHECKING:
-    from rag.index.postgres.backend import PostgresBackend
-    from rag.index.postgres.view import PostgresView
-
 
 class PostgresWriter(Changes):
     """One write transaction in the database, under the advisory lock."""
 
-    def __init__(self, backend: PostgresBackend, progress: Progress, force: bool) -> None:
+    def __init__(self, backend: Database, progress: Progress, force: bool) -> None:
         super().__init__(backend.spec, force)
         self.backend, self.progress = backend, progress
         self.embedded: list[Embedded] = []
         self.live = (0, 0)  # documents and sentences live, kept up to date through the write
-        self.result: PostgresView | None = None
+        self.result: CorpusView | None = None
 
     def __enter__(self) -> PostgresWriter:
         if self.backend.read_only:
