@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED ?= ../shared
 
-.PHONY: install serve test test-fast pg ray-install lint eval bench bench-postgres bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
+.PHONY: install serve test test-fast docs pg ray-install lint eval bench bench-postgres bench-squad bench-scifact bench-reader train-reader stress llm llm-install bench-generative clean
 
 install: $(STAMP)
 
@@ -23,17 +23,27 @@ serve: install
 	$(BIN)/rag serve --host $(HOST) --port $(PORT)
 
 # The tests drive the real local LLM too, so they need `llm-install` (once: a build of minutes).
-test: install llm-install ray-install
-	$(BIN)/ruff check rag api tests bench train
+test: install llm-install ray-install docs
+	$(BIN)/ruff check rag api tests bench train tools
 	$(BIN)/python -m pytest
+
+# The documentation site from docs/ into build/site (offline; strict: a broken link, a page
+# missing from the navigation or a figure its bench/results file lacks fails the build).
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): requirements-docs.lock $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-docs.lock
+	touch $(DOCS_STAMP)
+
+docs: install $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The same tests without the slow ones (processes, browser, local LLM, load): a quick loop.
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
-	$(BIN)/ruff check rag api tests bench train
-	$(BIN)/ruff format --check rag api tests bench train
+	$(BIN)/ruff check rag api tests bench train tools
+	$(BIN)/ruff format --check rag api tests bench train tools
 
 # Answer quality on the seed golden sets (questions; follow-ups in a conversation); exits
 # non-zero below seeds/eval-thresholds.toml or seeds/eval-conversations-thresholds.toml.

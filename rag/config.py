@@ -175,9 +175,11 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("rag-llm", description="Model name to ask that server for.")
     llm_api_key: SecretStr | None = Field(None, description="Bearer key for the LLM server.")
-    llm_timeout_seconds: float = Field(60.0, gt=0, le=600)
-    llm_retries: int = Field(1, ge=0, le=5)
-    llm_max_tokens: int = Field(200, ge=16, le=4096)
+    llm_timeout_seconds: float = Field(
+        60.0, gt=0, le=600, description="Longest a generation may take."
+    )
+    llm_retries: int = Field(1, ge=0, le=5, description="Retries of a failed generation.")
+    llm_max_tokens: int = Field(200, ge=16, le=4096, description="Longest generated reply.")
     llm_passages: int = Field(3, ge=1, le=20, description="Passages put in the prompt.")
     support_threshold: float = Field(
         0.5,
@@ -185,8 +187,8 @@ class Settings(BaseSettings):
         le=1.0,
         description="Least cosine between a generated sentence and a sentence it cites.",
     )
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65_535)
+    host: str = Field("127.0.0.1", description="Where `rag serve` listens.")
+    port: int = Field(8000, ge=1, le=65_535, description="The port `rag serve` listens on.")
 
     @field_validator("api_key", "llm_api_key", mode="before")
     @classmethod
