@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K
 from rag.ingest.documents import DOC_ID_PATTERN, DOC_ID_RULE, Document
+from rag.ingest.news import PUBLISHED, PUBLISHER
 from rag.query.conversation import Turn
 from rag.query.pipeline import Query
 from rag.types import AnswerMode
@@ -37,6 +39,11 @@ PATTERN_RULES = {  # what a pattern means, said in words in a 422
 
 class Filters(BaseModel):
     doc_ids: list[str] | None = Field(None, description="Only search these documents.")
+    publishers: list[str] | None = Field(
+        None, description="Only articles of these publishers (any spelling: Reuters, reuters.com)."
+    )
+    published_after: date | None = Field(None, description="Only articles dated on or after.")
+    published_before: date | None = Field(None, description="Only articles dated on or before.")
 
 
 class HistoryTurn(BaseModel):
@@ -79,6 +86,15 @@ class AskRequest(BaseModel):
             tuple(Turn(t.role, t.content) for t in self.history or ()),
             self.mode,
             self.min_confidence,
+            *(
+                (None, None, None)
+                if self.filters is None
+                else (
+                    self.filters.publishers,
+                    self.filters.published_after,
+                    self.filters.published_before,
+                )
+            ),
         )
 
 
@@ -98,6 +114,8 @@ class DocumentSummary(BaseModel):
     title: str
     chars: int
     source: str | None
+    published: str | None = Field(None, description="The article's date (YYYY-MM-DD), if known.")
+    publisher: str | None = Field(None, description="Who published it, if known.")
     metadata: dict[str, Any]
 
     @classmethod
@@ -107,6 +125,8 @@ class DocumentSummary(BaseModel):
             title=doc.title,
             chars=len(doc.text),
             source=doc.source,
+            published=doc.metadata.get(PUBLISHED),
+            publisher=doc.metadata.get(PUBLISHER),
             metadata=doc.metadata,
         )
 

@@ -24,6 +24,8 @@ class Passage:
     score: float
     dense: float
     lexical: float
+    published: str | None = None  # the article's date (YYYY-MM-DD), when it has one
+    publisher: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Citation:
     end: int
     quote: str
     score: float
+    published: str | None = None  # the article's date (YYYY-MM-DD), when it has one
+    publisher: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

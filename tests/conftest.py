@@ -103,3 +103,15 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory):
     server = pg_local.start(tmp_path_factory.mktemp("pg") / "data", port)
     yield pg_local.url(port)
     pg_local.stop(server)
+
+
+def fresh_database(postgres_url: str, prefix: str) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_url.rsplit("/", 1)[0] + "/" + name

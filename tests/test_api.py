@@ -33,7 +33,11 @@ def test_ask_answers_2023_and_citation_verifies_against_documents(client) -> Non
     }
     assert_citations_verify(body["citations"], document_texts(client))
     citation = body["citations"][0]
-    assert set(citation) == {"n", "doc_id", "title", "chunk_id", "start", "end", "quote", "score"}
+    assert set(citation) == {
+        *("n", "doc_id", "title", "chunk_id", "start", "end", "quote", "score"),
+        *("published", "publisher"),  # the seed article names neither: null, not invented
+    }
+    assert citation["published"] is None and citation["publisher"] is None
     assert citation["n"] == 1 and citation["chunk_id"].startswith(SEED_ID + "#")
     assert body["timings_ms"]["total"] > 0
 

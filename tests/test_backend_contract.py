@@ -6,12 +6,10 @@ whole or not at all, and a committed version that retrieval, the reader and cita
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 
 from rag.config import Settings
@@ -22,6 +20,7 @@ from rag.index.lexical import query_terms
 from rag.index.manifest import IndexSpec
 from rag.ingest.documents import make_document
 from rag.models.embeddings import Embedder
+from tests.conftest import fresh_database
 
 SPEC = IndexSpec("all-MiniLM-L6-v2", 300, 40, "int8")
 ARTICLES = {
@@ -64,11 +63,8 @@ def make(
     if request.param == "embedded":
         settings = Settings(index_dir=tmp_path / "index", sources=[])
     else:
-        url = request.getfixturevalue("postgres_url")
-        database = f"contract_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {database}")
-        settings = Settings(database_url=url.rsplit("/", 1)[0] + "/" + database, sources=[])
+        url = fresh_database(request.getfixturevalue("postgres_url"), "contract")
+        settings = Settings(database_url=url, sources=[])
     made: list[Backend] = []
 
     def backend_for(spec: IndexSpec) -> Backend:

@@ -191,3 +191,29 @@ def test_a_page_whose_reads_need_a_key_asks_for_it_once_per_tab(browser, service
         page.close()
     finally:
         stop()
+
+
+def test_each_source_says_who_published_it_and_when(browser, tmp_path: Path, embedder) -> None:
+    from playwright.sync_api import expect
+
+    from api.app import create_app
+    from rag.config import Settings
+    from rag.service import RagService
+    from tests.conftest import serve_in_thread
+    from tests.test_news import ARTICLES
+
+    service = RagService.open(Settings(index_dir=tmp_path / "index", sources=[]), embedder)
+    service.ingest(ARTICLES)
+    url, stop = serve_in_thread(create_app(service))
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 760})
+        page.goto(url + "/")
+        page.fill("#question", "What was Tesla's revenue for 2021?")
+        page.click("#send")
+        reply = page.locator(".message.assistant").last
+        expect(reply.locator(".answer")).to_contain_text("53.8", timeout=WAIT)
+        reply.locator(".sources summary").click()
+        expect(reply.locator(".source-link").first).to_contain_text("(Bloomberg, 26 January 2022)")
+        page.close()
+    finally:
+        stop()

@@ -94,7 +94,7 @@ def test_json_and_jsonl_records_keep_ids_and_metadata(tmp_path: Path) -> None:
     (tmp_path / "batch.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     (tmp_path / "single.json").write_text(json.dumps({"doc_id": "s1", "text": "Solo."}))
     docs = {d.doc_id: d for d in load_paths([tmp_path]).documents}
-    assert docs["a1"].metadata == {"url": "http://x"}
+    assert docs["a1"].metadata == {"url": "http://x", "publisher": "x"}  # the host names it
     assert docs["batch-2"].title == "No id here."
     assert docs["s1"].text == "Solo."
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Query as Param
@@ -40,5 +41,10 @@ def search(
     q: str = Param(..., min_length=1, max_length=MAX_QUESTION_CHARS),
     k: int | None = Param(None, ge=1, le=MAX_TOP_K),
     doc_id: list[str] | None = Param(None, description="Only search these documents."),
+    publisher: list[str] | None = Param(None, description="Only articles of these publishers."),
+    published_after: date | None = Param(None, description="Only articles dated on or after."),
+    published_before: date | None = Param(None, description="Only articles dated on or before."),
 ) -> list[Passage]:
-    return svc(request).search(Query(q, k, None if doc_id is None else tuple(doc_id)))
+    doc_ids = None if doc_id is None else tuple(doc_id)
+    dated = {"published_after": published_after, "published_before": published_before}
+    return svc(request).search(Query(q, k, doc_ids, publishers=publisher, **dated))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.chat import pieces, reply_text, sources_text, split_messages
 from api.guards import svc
-from api.schemas import Confidence, TopK
+from api.schemas import Confidence, Filters, TopK
 from rag.query.pipeline import Query
 from rag.service import RagService
 from rag.types import AnswerMode, AskResult
@@ -39,6 +39,9 @@ class ChatRequest(BaseModel):
     stream: bool = False
     top_k: TopK | None = Field(None, description="Passages to consider.")
     mode: AnswerMode | None = Field(None, description="Answer mode; default from RAG_ANSWER_MODE.")
+    filters: Filters | None = Field(
+        None, description="Only these documents, publishers or dates (as /ask's `filters`)."
+    )
     min_confidence: Confidence | None = Field(
         None, description="Abstain below this confidence (as in /ask)."
     )
@@ -112,12 +115,17 @@ def chat_completions(
     service = svc(request)
     messages = [m.model_dump() for m in body.messages]
     question, history = split_messages(messages)
+    filters = body.filters or Filters()
     query = Query(
         question,
         body.top_k,
+        None if filters.doc_ids is None else tuple(filters.doc_ids),
         history=tuple(history),
         mode=body.mode,
         min_confidence=body.min_confidence,
+        publishers=filters.publishers,
+        published_after=filters.published_after,
+        published_before=filters.published_before,
     )
     prompt = "\n".join(turn.content for turn in history) + "\n" + question
     meta = {"id": completion_id(), "created": int(time.time()), "model": body.model}

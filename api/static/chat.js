@@ -78,13 +78,24 @@ function answerWithMarkers(text, byNumber) {
   return answer;
 }
 
+// "(Reuters, 2 July 2021)": who published a source and when, as far as the article says.
+function byline(c) {
+  const when = c.published
+    ? new Date(`${c.published}T00:00:00Z`).toLocaleDateString("en-GB", {
+        day: "numeric", month: "long", year: "numeric", timeZone: "UTC",
+      })
+    : null;
+  const parts = [c.publisher, when].filter(Boolean);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
+
 // Sources stay one line each, folded away: the answer is what the reader came for.
 function sourceList(citations) {
   const details = element("details", "sources");
   details.appendChild(element("summary", "", `Sources (${citations.length})`));
   const list = element("ol");
   for (const c of citations) {
-    const link = element("button", "source-link", `[${c.n}] ${c.title}: “${c.quote}”`);
+    const link = element("button", "source-link", `[${c.n}] ${c.title}${byline(c)}: “${c.quote}”`);
     link.type = "button";
     link.title = c.quote;
     link.addEventListener("click", () => showSource(c));

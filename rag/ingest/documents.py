@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import DocumentError, UnsupportedFileType
+from rag.ingest.news import news_metadata
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -63,7 +64,7 @@ def make_document(
         raise DocumentError(f"document {doc_id!r} has no text")
     if title is None or not str(title).strip():
         title = first_line(text)
-    return Document(doc_id, str(title).strip(), text, dict(metadata or {}), source)
+    return Document(doc_id, str(title).strip(), text, news_metadata(metadata or {}, doc_id), source)
 
 
 def first_line(text: str) -> str:
@@ -104,7 +105,11 @@ def parse_html(markup: str) -> tuple[str, str, dict[str, Any]]:
     text = page.text if page is not None and page.text else trafilatura.baseline(markup)[1]
     text = "\n\n".join(line.strip() for line in text.splitlines() if line.strip())
     title = (page.title if page is not None else None) or ""
-    found = {"date": page.date, "author": page.author} if page is not None else {}
+    found = (
+        {"date": page.date, "author": page.author, "sitename": page.sitename, "url": page.url}
+        if page is not None
+        else {}
+    )
     return title, text, {key: value for key, value in found.items() if value}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rag.errors import CitationError
 from rag.index.backend import CorpusView
+from rag.ingest.news import PUBLISHED, PUBLISHER
 from rag.types import Citation, Evidence
 
 
@@ -21,6 +22,8 @@ def cite(index: CorpusView, evidence: list[Evidence]) -> list[Citation]:
             end=end,
             quote=doc.text[start:end],
             score=round(item.score, 4),
+            published=doc.metadata.get(PUBLISHED),
+            publisher=doc.metadata.get(PUBLISHER),
         )
         verify(citation, doc.text)
         citations.append(citation)

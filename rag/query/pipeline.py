@@ -8,12 +8,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 import numpy as np
 
 from rag.config import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from rag.errors import NotFoundError, QueryError
 from rag.index.backend import CorpusView
+from rag.ingest.news import PUBLISHED, PUBLISHER, publisher_key
 from rag.models.embeddings import Encoder, QueryWorkers
 from rag.models.reader import Reader
 from rag.query.answer import Answer, ExtractiveAnswerer
@@ -43,6 +45,9 @@ class Query:
     history: tuple[Turn, ...] = field(default_factory=tuple)
     mode: AnswerMode | None = None
     min_confidence: float | None = None  # abstain below it (default: the calibrated threshold)
+    publishers: tuple[str, ...] | None = None  # only articles of these publishers
+    published_after: date | None = None  # only articles dated on or after
+    published_before: date | None = None  # only articles dated on or before
 
     def __post_init__(self) -> None:
         question = (self.question or "").strip()
@@ -64,6 +69,13 @@ class Query:
         object.__setattr__(self, "history", tuple(self.history or ()))
         if self.doc_ids is not None:
             object.__setattr__(self, "doc_ids", tuple(self.doc_ids))
+        if self.publishers is not None:
+            object.__setattr__(self, "publishers", tuple(self.publishers))
+
+    @property
+    def filtered(self) -> bool:
+        """Whether the question is limited to articles by publisher or date."""
+        return (self.publishers, self.published_after, self.published_before) != (None,) * 3
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,26 @@ class Snapshot:
     index: CorpusView
     retriever: HybridRetriever
     answerer: ExtractiveAnswerer
+    dated: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+    def within(self, query: Query) -> list[str]:
+        """The live documents a query's publisher and date filters let through (their dates
+        and publishers read once per version)."""
+        if not self.dated:
+            self.dated.update(
+                (d.doc_id, (d.metadata.get(PUBLISHED), d.metadata.get(PUBLISHER)))
+                for d in self.index.live_documents()
+            )
+        wanted = {publisher_key(p) for p in query.publishers or ()}
+        after = query.published_after and query.published_after.isoformat()
+        before = query.published_before and query.published_before.isoformat()
+        return [
+            doc_id
+            for doc_id, (published, publisher) in self.dated.items()
+            if (not wanted or (publisher is not None and publisher_key(publisher) in wanted))
+            and (after is None or (published is not None and published >= after))
+            and (before is None or (published is not None and published <= before))
+        ]
 
 
 class Pipeline:
@@ -112,6 +144,10 @@ class Pipeline:
         timings = {"embed": elapsed_ms(started)}
         started = time.perf_counter()
         doc_ids = None if query.doc_ids is None else list(query.doc_ids)
+        if query.filtered:  # searched within the filter, not trimmed from a top-k after
+            within = snapshot.within(query)
+            allowed = set(within)
+            doc_ids = within if doc_ids is None else [d for d in doc_ids if d in allowed]
         retrieval = snapshot.retriever.run(query.question, query_vector, depth, doc_ids, text)
         timings["retrieve"] = elapsed_ms(started)
         return retrieval, timings
@@ -194,6 +230,8 @@ def passages(index: CorpusView, retrieval: Retrieval) -> list[Passage]:
                 score=round(scored.score, 4),
                 dense=round(scored.dense, 4),
                 lexical=round(scored.lexical, 4),
+                published=doc.metadata.get(PUBLISHED),
+                publisher=doc.metadata.get(PUBLISHER),
             )
         )
     return result

@@ -1,0 +1,99 @@
+"""News-native: every document's publication date and publisher, normalised, carried by
+passages and citations, and filters on both applied inside retrieval, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from rag.config import Settings
+from rag.ingest.documents import make_document
+from rag.query.pipeline import Query
+from rag.service import RagService
+from tests.conftest import fresh_database
+
+ARTICLES = [
+    make_document(
+        "tesla-2020",
+        "Tesla results. Tesla's revenue for 2020 was 31.5 billion dollars, the company said.",
+        "Tesla reports its 2020 results",
+        {"published": "27 January 2021", "url": "https://www.reuters.com/tesla-2020"},
+    ),
+    make_document(
+        "tesla-2021",
+        "Tesla results. Tesla's revenue for 2021 was 53.8 billion dollars, the company said.",
+        "Tesla reports its 2021 results",
+        {"published": "2022-01-26T21:05:00Z", "publisher": "Bloomberg"},
+    ),
+    make_document("undated", "A note about batteries with no date and no outlet.", "Batteries"),
+]
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def news(request, tmp_path: Path, embedder) -> Iterator[RagService]:
+    if request.param == "embedded":
+        settings = Settings(index_dir=tmp_path / "index", sources=[])
+    else:
+        url = fresh_database(request.getfixturevalue("postgres_url"), "news")
+        settings = Settings(database_url=url, sources=[])
+    service = RagService.open(settings, embedder)
+    service.ingest(ARTICLES)
+    yield service
+    service.backend.close()
+
+
+def test_dates_and_publishers_are_normalised_and_absent_ones_stay_absent() -> None:
+    dated = {d.doc_id: (d.metadata.get("published"), d.metadata.get("publisher")) for d in ARTICLES}
+    assert dated == {
+        "tesla-2020": ("2021-01-27", "reuters.com"),
+        "tesla-2021": ("2022-01-26", "Bloomberg"),
+        "undated": (None, None),
+    }
+
+
+def test_filters_choose_the_answer_and_never_let_a_passage_outside(news: RagService) -> None:
+    question = "What was Tesla's revenue?"
+    recent = news.ask(Query(question, published_after=date(2022, 1, 1)))
+    assert recent.answerable and "53.8" in recent.answer
+    (citation,) = recent.citations[:1]
+    assert (citation.published, citation.publisher) == ("2022-01-26", "Bloomberg")
+    by_reuters = news.ask(Query(question, publishers=("Reuters",)))  # any spelling of it
+    assert by_reuters.answerable and "31.5" in by_reuters.answer
+    assert {p.doc_id for p in by_reuters.passages} == {"tesla-2020"}
+    window = Query(
+        "Tesla revenue", published_after=date(2021, 1, 1), published_before=date(2021, 12, 31)
+    )
+    assert {p.doc_id for p in news.search(window)} == {"tesla-2020"}
+    none = news.ask(Query(question, published_before=date(2000, 1, 1)))  # no article then
+    assert not none.answerable and none.passages == []
+
+
+def test_a_date_that_cannot_be_read_is_a_422_naming_it(tmp_path: Path, embedder) -> None:
+    settings = Settings(index_dir=tmp_path / "index", sources=[], api_key="k")
+    with TestClient(create_app(RagService.open(settings, embedder))) as client:
+        sent = {"id": "x", "text": "Some news.", "metadata": {"published": "soon"}}
+        refused = client.post("/documents", json=sent, headers={"Authorization": "Bearer k"})
+        assert refused.status_code == 422 and "'published' is not a date" in refused.json()["error"]
+        assert client.get("/health").json()["documents"] == 0  # nothing half-written
+        filtered = client.post(
+            "/ask",
+            json={"question": "What happened?", "filters": {"published_after": "2021-13-01"}},
+        )
+        assert filtered.status_code == 422
+        assert filtered.json()["detail"][0]["field"] == "filters.published_after"
+
+
+def test_the_chat_endpoint_takes_the_same_filters(news: RagService) -> None:
+    with TestClient(create_app(news)) as client:
+        ask = [{"role": "user", "content": "What was Tesla's revenue?"}]
+        reply = client.post(
+            "/v1/chat/completions",
+            json={"model": "rag", "messages": ask, "filters": {"publishers": ["bloomberg"]}},
+        ).json()
+        assert "53.8" in reply["choices"][0]["message"]["content"]
+        assert [c["publisher"] for c in reply["citations"]] == ["Bloomberg"]
