@@ -204,3 +204,30 @@ def test_a_database_of_schema_version_1_is_upgraded_in_place(postgres_url: str, 
     assert upgraded.backend.verify() == []
     for replica in (upgraded, again):
         replica.backend.close()
+
+
+def test_racing_creates_of_one_id_get_one_success_in_the_database(
+    postgres_url: str, embedder
+) -> None:
+    from rag.errors import Conflict
+    from tests.conftest import fresh_database
+
+    settings = Settings(database_url=fresh_database(postgres_url, "race"), sources=[])
+    services = [RagService.open(settings, embedder) for _ in range(2)]  # two replicas
+
+    def create(n: int) -> str:
+        doc = make_document("raced", f"Version {n} of the story.", "Raced")
+        try:
+            services[n % 2].put([doc], only_new=True)
+            return f"created {n}"
+        except Conflict:
+            return "conflict"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(create, range(4)))
+    assert outcomes.count("conflict") == 3  # one create, across replicas and threads
+    (winner,) = [o.split()[1] for o in outcomes if o != "conflict"]
+    services[0].refresh()
+    assert services[0].document("raced").text == f"Version {winner} of the story."
+    for service in services:
+        service.backend.close()
