@@ -97,3 +97,27 @@ def test_the_chat_endpoint_takes_the_same_filters(news: RagService) -> None:
         ).json()
         assert "53.8" in reply["choices"][0]["message"]["content"]
         assert [c["publisher"] for c in reply["citations"]] == ["Bloomberg"]
+
+
+YEARS = [
+    make_document(
+        f"chips-{year}",
+        f"Chip sales. The company sold {units} million chips in {year}, its annual report said.",
+        f"Chip maker reports {year} sales",
+        {"published": f"{year + 1}-02-01", "publisher": "Reuters"},
+    )
+    for year, units in ((2019, 40), (2020, 55), (2021, 70))
+]
+
+
+def test_a_year_in_the_question_reads_that_years_article_and_latest_the_newest(
+    tmp_path: Path, embedder
+) -> None:
+    service = RagService.open(Settings(index_dir=tmp_path / "index", sources=[]), embedder)
+    service.ingest(YEARS)
+    for year, units in ((2019, "40"), (2020, "55"), (2021, "70")):
+        result = service.ask(f"How many chips did the company sell in {year}?")
+        assert result.passages[0].doc_id == f"chips-{year}"
+        assert result.answerable and units in result.answer, (year, result.answer)
+    latest = service.ask("How many chips did the company sell in its latest year?")
+    assert latest.passages[0].doc_id == "chips-2021"
