@@ -23,6 +23,7 @@ from rag.index.backends import open_backend
 from rag.index.dense import search_on_one_thread
 from rag.index.manifest import IndexSpec
 from rag.ingest.documents import UPLOADED, Document, fingerprint_paths, load_paths
+from rag.ingest.stories import StoryIndex
 from rag.models.embeddings import Embedder, StoppableEmbedder, shared_embedder, shared_query_workers
 from rag.models.reader import Reader, shared_reader
 from rag.query.conversation import Turn
@@ -52,6 +53,7 @@ class RagService:
         writer = StoppableEmbedder(self.embedder, self.stopping)
         self.backend: Backend = open_backend(settings, self.spec, writer)
         self.snapshot: Snapshot | None = None
+        self.known_stories: StoryIndex | None = None  # of the version this process wrote
 
     @classmethod
     def open(
@@ -94,12 +96,17 @@ class RagService:
                 ]
                 if kept:
                     say(progress, f"kept {len(kept)} documents the sources do not hold")
-                write.replace_all(merge(kept, self.sources_kept(write, sources, progress)))
+                every = merge(kept, self.sources_kept(write, sources, progress))
+                self.known_stories = StoryIndex()
+                write.replace_all(self.known_stories.tag(every))
                 write.sources_fingerprint = fingerprint
             elif fingerprint is not None and fingerprint != write.sources_fingerprint:
                 reasons = ["source files changed"]
                 say(progress, f"updating index in {self.root}: source files changed")
+                gone = {d.doc_id for d in write.stored_documents() if from_sources(d, sources)}
                 incoming = self.sources_kept(write, sources, progress)
+                gone -= {d.doc_id for d in incoming}
+                incoming = self.stories(write, gone).tag(incoming)
                 before = {d.doc_id: d for d in write.stored_documents() if from_sources(d, sources)}
                 write.add([d for d in incoming if before.get(d.doc_id) != d])
                 write.delete(set(before) - {d.doc_id for d in incoming})
@@ -135,7 +142,7 @@ class RagService:
             if only_new and taken:
                 first = sorted(taken)[0]
                 raise Conflict(f"doc_id {first!r} exists; PUT /documents/{first} replaces it")
-            write.add(documents)
+            write.add(self.stories(write).tag(documents))
         self.activate(write.result)
         return write.result, ids - taken
 
@@ -152,6 +159,8 @@ class RagService:
         with self.writer() as write:
             write.delete(set(doc_ids))
             write.withdraw(sourced)
+        for doc_id in doc_ids if self.known_stories else ():
+            self.known_stories.remove(doc_id)
         self.activate(write.result)
         return write.result
 
@@ -164,9 +173,18 @@ class RagService:
         previous version until the new one is swapped in."""
         with self.writer(progress) as write:
             write.delete(removed)
-            write.add(added)
+            write.add(self.stories(write, removed).tag(added))
         self.activate(write.result)
         return write.result
+
+    def stories(self, write: Transaction, removed: set[str] = frozenset()) -> StoryIndex:
+        """Which wire story each document is, read from the version being written to the
+        first time (or after another process wrote), then kept up to date write by write."""
+        if self.known_stories is None:
+            self.known_stories = StoryIndex(write.stored_documents())
+        for doc_id in removed:
+            self.known_stories.remove(doc_id)
+        return self.known_stories
 
     def writer(self, progress: Progress = None, force: bool = False):
         previous = self.snapshot.index if self.snapshot else None
@@ -184,6 +202,7 @@ class RagService:
         head = self.backend.head()
         if head is None or (self.snapshot and self.snapshot.index.snapshot == head):
             return False
+        self.known_stories = None  # another process wrote: read its stories again
         self.activate(self.backend.load(self.snapshot.index if self.snapshot else None))
         return True
 

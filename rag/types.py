@@ -26,6 +26,7 @@ class Passage:
     lexical: float
     published: str | None = None  # the article's date (YYYY-MM-DD), when it has one
     publisher: str | None = None
+    also_reported_by: tuple[str, ...] = ()  # documents of the same wire story, collapsed here
 
 
 @dataclass(frozen=True)

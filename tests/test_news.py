@@ -121,3 +121,56 @@ def test_a_year_in_the_question_reads_that_years_article_and_latest_the_newest(
         assert result.answerable and units in result.answer, (year, result.answer)
     latest = service.ask("How many chips did the company sell in its latest year?")
     assert latest.passages[0].doc_id == "chips-2021"
+
+
+STORY_TEXT = (
+    "Rotterdam's port handled 3.3 million containers in the first quarter, down 3.2 percent, "
+    "as trade with Asia slowed. The port authority said volumes should recover in the second "
+    "half of the year. Liquid bulk, mainly oil, rose 1.5 percent. Chief executive Boudewijn "
+    "Siemons said new terminals would open next year as planned."
+)
+WIRE = [
+    make_document(
+        "rotterdam-reuters", STORY_TEXT, "Rotterdam port volumes fall", {"publisher": "Reuters"}
+    ),
+    make_document(  # the same story: headline changed, a sentence added, a byline
+        "rotterdam-times",
+        "By staff reporters. " + STORY_TEXT + " Shares of shipping firms were little changed.",
+        "Asia slowdown hits Rotterdam",
+        {"publisher": "The Times"},
+    ),
+    make_document(  # the same story, a sentence cut and boilerplate added
+        "rotterdam-daily",
+        STORY_TEXT.rsplit(" Chief executive", 1)[0] + " Subscribe for more port news.",
+        "Rotterdam containers down",
+        {"publisher": "Daily News"},
+    ),
+    make_document(  # another story about the same port
+        "rotterdam-strike",
+        "Dock workers in Rotterdam went on strike on Monday over pay, halting container "
+        "traffic at two terminals. The union said talks with employers had failed.",
+        "Rotterdam dock workers strike",
+        {"publisher": "Reuters"},
+    ),
+]
+
+
+def test_a_wire_story_from_several_outlets_is_one_passage(tmp_path: Path, embedder) -> None:
+    service = RagService.open(Settings(index_dir=tmp_path / "index", sources=[]), embedder)
+    service.ingest(WIRE[:2])
+    service.ingest(WIRE[2:])  # copies are found across writes too
+    stories = {d.doc_id: d.metadata.get("story", d.doc_id) for d in service.documents()}
+    assert stories == {
+        "rotterdam-reuters": "rotterdam-reuters",
+        "rotterdam-times": "rotterdam-reuters",
+        "rotterdam-daily": "rotterdam-reuters",
+        "rotterdam-strike": "rotterdam-strike",
+    }
+    passages = service.search(Query("How many containers did Rotterdam handle?", top_k=5))
+    tellers = [p.doc_id for p in passages]
+    told = {"rotterdam-reuters", "rotterdam-times", "rotterdam-daily"}
+    assert len(told & set(tellers)) == 1  # the copies never crowd the top-k
+    story = next(p for p in passages if p.doc_id in told)
+    assert {story.doc_id, *story.also_reported_by} == told
+    answer = service.ask("How many containers did Rotterdam handle in the first quarter?")
+    assert answer.answerable and "3.3 million" in answer.answer

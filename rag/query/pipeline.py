@@ -232,6 +232,7 @@ def passages(index: CorpusView, retrieval: Retrieval) -> list[Passage]:
                 lexical=round(scored.lexical, 4),
                 published=doc.metadata.get(PUBLISHED),
                 publisher=doc.metadata.get(PUBLISHER),
+                also_reported_by=scored.also,
             )
         )
     return result

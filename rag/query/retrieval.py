@@ -16,6 +16,7 @@ from rag.config import RetrievalSettings
 from rag.index.backend import CorpusView
 from rag.index.lexical import query_terms
 from rag.ingest.news import PUBLISHED
+from rag.ingest.stories import STORY
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ScoredChunk:
     score: float
     dense: float
     lexical: float
+    also: tuple[str, ...] = ()  # other documents of the same wire story, collapsed into it
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,17 @@ class HybridRetriever:
         # a period the question names ranks the passages of that period first; the scores
         # the confidence is computed from stay as they are
         ranked = fused + period_bonus(index, candidates, search_text or question)
-        order = np.argsort(-ranked, kind="stable")[:top_k]
+        order = np.argsort(-ranked, kind="stable")
+        kept, also = one_per_story(index, candidates[order], top_k)
         chunks = [
-            ScoredChunk(int(candidates[i]), float(fused[i]), float(dense[i]), float(lexical[i]))
-            for i in order
+            ScoredChunk(
+                int(candidates[order[k]]),
+                float(fused[order[k]]),
+                float(dense[order[k]]),
+                float(lexical[order[k]]),
+                tuple(also[k]),
+            )
+            for k in kept
         ]
         return Retrieval(question, query_vector, terms, chunks)
 
@@ -101,3 +110,28 @@ def period_bonus(index: CorpusView, chunks: np.ndarray, question: str) -> np.nda
         rank = {day: (n + 1) / len(dates) for n, day in enumerate(dates)}  # newest: 1
         bonus += np.array([PERIOD_BONUS * rank.get(p, 0.0) for p in published], np.float32)
     return bonus
+
+
+SCAN = 4  # candidates looked at per passage returned: copies rank next to their story
+
+
+def one_per_story(
+    index: CorpusView, ranked: np.ndarray, top_k: int
+) -> tuple[list[int], dict[int, list[str]]]:
+    """Positions of the `top_k` best chunks (in `ranked`, best first) that are not copies of a
+    better-ranked document's wire story, and for each the copies' document ids."""
+    kept: list[int] = []
+    also: dict[int, list[str]] = {}
+    first_of: dict[str, tuple[str, int]] = {}  # story -> (document that tells it, position)
+    for position, chunk in enumerate(ranked[: top_k * SCAN].tolist()):
+        doc = index.chunk_document(chunk)
+        story = doc.metadata.get(STORY, doc.doc_id)
+        teller, where = first_of.setdefault(story, (doc.doc_id, position))
+        if teller != doc.doc_id:  # a copy: credited to the story's first passage
+            if where in also and doc.doc_id not in also[where]:
+                also[where].append(doc.doc_id)
+            continue
+        if len(kept) < top_k:
+            kept.append(position)
+            also[position] = []
+    return kept, also
