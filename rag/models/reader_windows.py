@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-# Question tokens kept; the rest of a window is passage. Windows of 192 tokens hold a SQuAD
-# paragraph or one of the index's 800-character chunks whole most of the time.
+# Question tokens kept; the rest of a window is passage. A reader's own record sets its window
+# (the shipped one: 256 tokens, which hold a SQuAD paragraph or one of the index's 800-character
+# chunks whole nearly always); 192/64 are for readers whose record predates that setting.
 MAX_QUESTION_TOKENS = 48
 MAX_WINDOW_TOKENS = 192
 WINDOW_STRIDE = 64
