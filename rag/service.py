@@ -23,7 +23,7 @@ from rag.index.backends import open_backend
 from rag.index.dense import search_on_one_thread
 from rag.index.manifest import IndexSpec
 from rag.ingest.documents import UPLOADED, Document, fingerprint_paths, load_paths
-from rag.ingest.stories import StoryIndex
+from rag.ingest.stories import RECENT_STORIES, StoryIndex
 from rag.models.embeddings import Embedder, StoppableEmbedder, shared_embedder, shared_query_workers
 from rag.models.reader import Reader, shared_reader
 from rag.query.conversation import Turn
@@ -180,8 +180,9 @@ class RagService:
     def stories(self, write: Transaction, removed: set[str] = frozenset()) -> StoryIndex:
         """Which wire story each document is, read from the version being written to the
         first time (or after another process wrote), then kept up to date write by write."""
-        if self.known_stories is None:
-            self.known_stories = StoryIndex(write.stored_documents())
+        if self.known_stories is None:  # copies of a story arrive close together: the most
+            # recent documents bound what a first write after a start reads
+            self.known_stories = StoryIndex(write.stored_documents()[-RECENT_STORIES:])
         for doc_id in removed:
             self.known_stories.remove(doc_id)
         return self.known_stories

@@ -16,6 +16,7 @@ STORY = "story"
 SHINGLE_WORDS = 5
 PERMUTATIONS = 128
 SAME_STORY = 0.5  # estimated Jaccard of shingles above which two texts are one story
+RECENT_STORIES = 5_000  # documents a fresh story index reads (of 3,000 characters: about 7 s)
 WORD = re.compile(r"\w+")
 
 
