@@ -103,13 +103,12 @@ class RagService:
             elif fingerprint is not None and fingerprint != write.sources_fingerprint:
                 reasons = ["source files changed"]
                 say(progress, f"updating index in {self.root}: source files changed")
-                gone = {d.doc_id for d in write.stored_documents() if from_sources(d, sources)}
-                incoming = self.sources_kept(write, sources, progress)
-                gone -= {d.doc_id for d in incoming}
-                incoming = self.stories(write, gone).tag(incoming)
                 before = {d.doc_id: d for d in write.stored_documents() if from_sources(d, sources)}
+                incoming = self.sources_kept(write, sources, progress)
+                gone = set(before) - {d.doc_id for d in incoming}
+                incoming = self.stories(write, gone).tag(incoming)
                 write.add([d for d in incoming if before.get(d.doc_id) != d])
-                write.delete(set(before) - {d.doc_id for d in incoming})
+                write.delete(gone)
                 write.sources_fingerprint = fingerprint
         self.activate(write.result)
         return reasons
