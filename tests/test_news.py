@@ -174,3 +174,68 @@ def test_a_wire_story_from_several_outlets_is_one_passage(tmp_path: Path, embedd
     assert {story.doc_id, *story.also_reported_by} == told
     answer = service.ask("How many containers did Rotterdam handle in the first quarter?")
     assert answer.answerable and "3.3 million" in answer.answer
+
+
+def test_filters_agree_between_backends_and_hold_on_random_corpora(
+    tmp_path: Path, embedder, postgres_url: str
+) -> None:
+    """Random dated corpora and random filters: both backends return the same documents, every
+    one inside the filter, and every article inside it (top_k covers them all)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    embedded = RagService.open(Settings(index_dir=tmp_path / "index", sources=[]), embedder)
+    database = Settings(database_url=fresh_database(postgres_url, "filters"), sources=[])
+    services = [embedded, RagService.open(database, embedder)]
+    outlets = ["Reuters", "AP", "Bloomberg"]
+    article = st.tuples(
+        st.sampled_from([*outlets, None]),
+        st.none() | st.dates(date(2019, 1, 1), date(2023, 12, 31)),
+    )
+    day = st.none() | st.dates(date(2018, 1, 1), date(2024, 12, 31))
+
+    @given(
+        corpus=st.lists(article, min_size=1, max_size=6),
+        publishers=st.none() | st.lists(st.sampled_from(outlets), min_size=1, max_size=2),
+        after=day,
+        before=day,
+    )
+    @settings(
+        max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def check(corpus, publishers, after, before) -> None:
+        documents = [
+            make_document(
+                f"n{i}",
+                f"Harbour report {i}. The harbour handled cargo number {i} this week.",
+                f"Harbour report {i}",
+                {
+                    k: v
+                    for k, v in (("publisher", outlet), ("published", when and when.isoformat()))
+                    if v
+                },
+            )
+            for i, (outlet, when) in enumerate(corpus)
+        ]
+        inside = {
+            d.doc_id
+            for d, (outlet, when) in zip(documents, corpus, strict=True)
+            if (publishers is None or outlet in publishers)
+            and (after is None or (when is not None and when >= after))
+            and (before is None or (when is not None and when <= before))
+        }
+        query = Query(
+            "harbour cargo report", top_k=50, publishers=publishers,
+            published_after=after, published_before=before,
+        )  # fmt: skip
+        found = []
+        for service in services:
+            stale = {d.doc_id for d in service.documents()} - {d.doc_id for d in documents}
+            service.update(documents, stale)
+            found.append({p.doc_id for p in service.search(query)})
+        assert found[0] == found[1] == inside
+
+    try:
+        check()
+    finally:
+        services[1].backend.close()
