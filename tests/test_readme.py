@@ -3,10 +3,10 @@ benchmark result it names."""
 
 from __future__ import annotations
 
-import json
 import re
 
 from tests.conftest import ROOT
+from tools.mkdocs_hooks import result
 
 README = (ROOT / "README.md").read_text()
 ROW = re.compile(
@@ -15,18 +15,11 @@ ROW = re.compile(
 )
 
 
-def figure(file: str, path: str):
-    value = json.loads((ROOT / "bench" / "results" / file).read_text())
-    for key in path.split("/"):
-        value = value[int(key)] if isinstance(value, list) else value[key]
-    return value
-
-
 def test_every_headline_figure_is_its_benchmark_result() -> None:
     rows = [m.groupdict() for line in README.splitlines() if (m := ROW.match(line))]
     assert len(rows) >= 5
     for row in rows:
-        assert float(row["value"].replace(",", "")) == figure(row["file"], row["path"]), row
+        assert float(row["value"].replace(",", "")) == result(row["file"], row["path"]), row
 
 
 def test_the_readme_is_read_in_minutes_and_its_links_resolve() -> None:

@@ -17,10 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 FIGURE = re.compile(r"\{\{\s*bench\s+(\S+)\s+(\S+)\s*\}\}")
 
 
-def figure(file: str, path: str) -> str:
+def result(file: str, path: str):
+    """The value at PATH (keys and list positions joined by `/`) of `bench/results/FILE`."""
     value = json.loads((ROOT / "bench" / "results" / file).read_text())
     for key in path.split("/"):
         value = value[int(key)] if isinstance(value, list) else value[key]
+    return value
+
+
+def figure(file: str, path: str) -> str:
+    value = result(file, path)
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
